@@ -1,0 +1,49 @@
+# hopthu — the two commands of the quick start are `make demo` and `make test`.
+# Both do all set-up on a fresh Debian machine: system packages, a virtualenv, the package itself.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+DEMO_DIR ?= $(CURDIR)/var/demo
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+# Debian packages the servers and the pipeline need (see scripts/install-system-packages).
+.PHONY: system venv setup lint test test-unit demo demo-down bench clean
+
+system:
+	@scripts/install-system-packages
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+setup: system venv
+
+lint: venv
+	$(BIN)/ruff check tools tests bench
+	$(BIN)/ruff format --check tools tests bench
+	$(BIN)/yamllint -s .
+
+test: setup lint
+	$(BIN)/pytest -q
+
+test-unit: venv
+	$(BIN)/pytest -q -m 'not slapd and not mail and not slow'
+
+demo: setup
+	scripts/demo "$(DEMO_DIR)"
+
+demo-down: venv
+	$(BIN)/hopthu server stop --dir "$(DEMO_DIR)"
+
+bench: setup
+	$(PY) bench/naming.py
+	$(PY) bench/apply.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

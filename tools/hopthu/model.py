@@ -1,0 +1,207 @@
+"""The data types of hopthu, in one place.
+
+Untrusted YAML becomes these types once, at the edge (``inventory.py``, ``requests.py``); everything
+downstream trusts them. All are immutable. ``None`` means "not given / don't care", never "empty".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+# --- inventory -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """How initial and reset passwords are generated (ppolicy on the server enforces the rest)."""
+
+    length: int = 14
+    # Character classes every password must contain at least one of: lower, upper, digit, symbol.
+    classes: tuple[str, ...] = ("lower", "upper", "digit", "symbol")
+
+
+@dataclass(frozen=True)
+class Requester:
+    """A person who may sign requests for a unit, or who signed one."""
+
+    name: str
+    position: str
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Unit:
+    code: str
+    name: str
+    mailbox: str  # the unit's official mailbox: result notices go here
+    requesters: tuple[Requester, ...]
+    mail_domain: str | None = None  # staff of this unit get addresses here (sub-domain per agency)
+
+
+@dataclass(frozen=True)
+class AppGroup:
+    """An application group ("tài khoản phần mềm"): membership grants access to one application."""
+
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Organisation:
+    code: str
+    name: str
+    parent: str  # the parent body, printed above the issuer on notices
+    mail_domain: str
+    base_dn: str
+    naming_rule: tuple[str, ...]  # ordered candidate patterns, see hopthu.naming
+    reserved: frozenset[str]
+    retention_days: int  # days between lock (khóa) and the earliest delete (xóa)
+    sla_working_days: int
+    units: dict[str, Unit]
+    app_groups: dict[str, AppGroup]
+    password_policy: PasswordPolicy = field(default_factory=PasswordPolicy)
+    mailbox_quota_mb: int = 2048
+    locked_mail: str = "accept"  # "accept": a locked (khóa) account still receives mail; "reject"
+    place: str = ""  # place name on notices ("Cần Thơ, ngày …")
+    issuer: str = ""  # the IT body that issues notices (e.g. "TRUNG TÂM CÔNG NGHỆ THÔNG TIN")
+    issuer_abbrev: str = "CNTT"
+
+    def domain_of(self, unit_code: str) -> str:
+        unit = self.units.get(unit_code)
+        return (unit.mail_domain if unit and unit.mail_domain else None) or self.mail_domain
+
+
+@dataclass(frozen=True)
+class Inventory:
+    organisations: dict[str, Organisation]
+    path: Path | None = None
+
+
+# --- requests --------------------------------------------------------------------------------------
+
+
+class Kind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    RESET_PASSWORD = "reset-password"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Document:
+    """The official document (văn bản đề nghị) that asked for the request."""
+
+    number: str
+    date: dt.date
+    signer: str
+
+
+@dataclass(frozen=True)
+class Manager:
+    """The named official who manages a unit mailbox."""
+
+    name: str
+    phone: str
+    email: str | None = None
+    position: str | None = None
+
+
+@dataclass(frozen=True)
+class NewPerson:
+    """A person account to create (cấp mới hộp thư cá nhân)."""
+
+    full_name: str
+    staff_code: str
+    position: str
+    department: str
+    phone: str
+    services: tuple[str, ...]  # "email" and/or application group codes
+    username: str | None
+    birth_date: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class NewUnitMailbox:
+    """A unit mailbox to create (cấp mới hộp thư cơ quan/đơn vị)."""
+
+    unit_name: str
+    parent_agency: str
+    manager: Manager
+    phone: str
+    username: str | None
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    """An existing account named by username, with what an ``update`` changes (None = unchanged).
+
+    For lock, unlock, delete and reset-password only ``username`` (and optionally ``full_name``,
+    which the plan checks against the directory as a safety net) is used.
+    """
+
+    username: str
+    full_name: str | None = None
+    position: str | None = None
+    department: str | None = None
+    phone: str | None = None
+    unit: str | None = None  # transfer (chuyển công tác) to another unit of the same organisation
+    services: tuple[str, ...] | None = None  # the complete new set of services
+    manager: Manager | None = None  # handover (bàn giao) of a unit mailbox: new manager + new password
+
+
+Account = NewPerson | NewUnitMailbox | AccountChange
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    org: str
+    unit: str
+    kind: Kind
+    document: Document
+    requester: Requester
+    reason: str
+    accounts: tuple[Account, ...]
+    path: Path | None = None
+
+
+# --- directory state -------------------------------------------------------------------------------
+
+
+class EntryKind(StrEnum):
+    PERSON = "person"
+    MAILBOX = "mailbox"  # unit mailbox
+
+
+@dataclass(frozen=True)
+class DirectoryAccount:
+    """What the directory holds about one account, as the planner needs it.
+
+    ``attrs`` maps LDAP attribute names (lower case) to tuples of string values.
+    """
+
+    uid: str
+    dn: str
+    kind: EntryKind
+    attrs: dict[str, tuple[str, ...]]
+    groups: frozenset[str]  # application group codes the account is a member of
+    locked_at: dt.datetime | None  # when it was locked (khóa), None when not locked
+    password_reset_pending: bool = False  # ppolicy pwdReset: must change the password at next login
+
+    def first(self, attr: str) -> str | None:
+        values = self.attrs.get(attr.lower(), ())
+        return values[0] if values else None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent read of the accounts a set of requests touches, per organisation."""
+
+    accounts: dict[tuple[str, str], DirectoryAccount]  # (org code, uid) -> account
+    taken: dict[str, frozenset[str]] = field(default_factory=dict)  # org code -> every uid in use
