@@ -205,3 +205,43 @@ class Snapshot:
 
     accounts: dict[tuple[str, str], DirectoryAccount]  # (org code, uid) -> account
     taken: dict[str, frozenset[str]] = field(default_factory=dict)  # org code -> every uid in use
+
+
+# --- plan ------------------------------------------------------------------------------------------
+
+
+class Op(StrEnum):
+    """One change to one account. The order of the members is the order the applier executes a request in."""
+
+    CREATE = "create"
+    ADD_MEMBER = "add-member"
+    MODIFY = "modify"
+    MOVE = "move"  # transfer to another unit (chuyển công tác): departmentNumber and mail domain
+    SET_PASSWORD = "set-password"  # one-time password (mật khẩu lần đầu), never shown anywhere
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    REMOVE_MEMBER = "remove-member"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change the plan decided on, with the values before and after (attribute → values).
+
+    ``after`` of a CREATE is the whole new entry. Passwords are never part of a change: the applier takes
+    them from the credentials outbox at the moment it writes.
+    """
+
+    request: str
+    org: str
+    op: Op
+    uid: str
+    kind: EntryKind
+    before: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    after: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    group: str | None = None  # application group code of ADD_MEMBER / REMOVE_MEMBER
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """Identifies the change across runs: what the audit log's intent and completion records share."""
+        return (self.request, self.op.value, self.uid, self.group or "")

@@ -1,0 +1,99 @@
+"""Shared fixtures: a real slapd for every test that needs one.
+
+- ``slapd_server`` (session): one ``LocalDirectory`` serving ``TEST_ORGS``, started once (~0.1 s) in a
+  temp dir on a free 127.0.0.1 port, without fsync, and stopped at the end of the session.
+- ``directory`` (function): the same server with every account and group membership wiped before the
+  test (``LocalDirectory.wipe``: a few ms). Use it in tests that create accounts.
+- ``org`` / ``other_org``: the two ``Organisation`` objects the session server serves.
+- ``start_directory`` (function): ``start_directory(orgs)`` starts a private server for other
+  organisations (e.g. the example inventory's); stopped after the test.
+
+Connect with ``server.connect(org)`` (bound as the organisation's rootdn); the secret comes from
+``server.bind_password(org)``. Tests using these fixtures are marked ``slapd`` automatically.
+The session server is shared: a test that changes the password policy or the configuration must put
+it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hopthu.model import AppGroup, Organisation, Unit
+
+SLAPD_FIXTURES = frozenset({"slapd_server", "directory", "start_directory"})
+
+
+def make_org(code: str, base_dn: str, groups: Iterable[str] = ("qlvb", "motcua")) -> Organisation:
+    """A small organisation for directory tests."""
+    return Organisation(
+        code=code,
+        name=f"Tổ chức thử nghiệm {code}",
+        parent="UBND TỈNH THỬ NGHIỆM",
+        mail_domain=f"{code}.gov.vn",
+        base_dn=base_dn,
+        naming_rule=("{given}{s}{m}",),
+        reserved=frozenset(),
+        retention_days=90,
+        sla_working_days=2,
+        units={"snv": Unit("snv", "Sở Nội vụ", f"snv@{code}.gov.vn", ())},
+        app_groups={group: AppGroup(group, f"Ứng dụng {group}") for group in groups},
+    )
+
+
+TEST_ORGS = {
+    "demo": make_org("demo", "dc=demo,dc=gov,dc=vn"),
+    "other": make_org("other", "dc=other,dc=gov,dc=vn", groups=("qlvb",)),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLAPD_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slapd)
+
+
+@pytest.fixture(scope="session")
+def slapd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    from hopthu.directory.server import LocalDirectory
+
+    server = LocalDirectory.start(tmp_path_factory.mktemp("slapd"), TEST_ORGS.values())
+    server.set_nosync(True)  # no fsync per write: tests need no durability, and wipes get faster
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def directory(slapd_server):
+    slapd_server.wipe()
+    return slapd_server
+
+
+@pytest.fixture
+def org() -> Organisation:
+    return TEST_ORGS["demo"]
+
+
+@pytest.fixture
+def other_org() -> Organisation:
+    return TEST_ORGS["other"]
+
+
+@pytest.fixture
+def start_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable]:
+    from hopthu.directory.server import LocalDirectory
+
+    started: list[LocalDirectory] = []
+
+    def start(
+        organisations: Iterable[Organisation], workdir: Path | None = None, **options
+    ) -> LocalDirectory:
+        server = LocalDirectory.start(workdir or tmp_path_factory.mktemp("slapd"), organisations, **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

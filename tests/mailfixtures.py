@@ -1,0 +1,235 @@
+"""Fixtures for tests that need real mail servers, and small helpers to use them.
+
+- ``mail_directory`` (module): a ``LocalDirectory`` serving ``MAIL_ORGS``: Bình Thuận (mail domain
+  binhthuan.gov.vn plus a unit sub-domain, ``locked_mail: accept``) and Gia Lai (``locked_mail:
+  reject``, read by the mail servers through a service account whose password holds characters that
+  configuration files treat specially).
+- ``local_mail`` (module): a private Dovecot + Postfix (``LocalMail``) reading that directory.
+  Skipped, with the reason, when not root or when the Debian mail packages are missing.
+
+Until conftest registers this module, a test module imports the fixtures it uses (tests/ is on
+sys.path: pytest puts a test file's folder there). Tests that use them need the ``mail`` and ``slapd``
+markers.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import os
+import shutil
+import smtplib
+import tempfile
+import time
+from collections.abc import Iterator
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from pathlib import Path
+
+import pytest
+
+from hopthu.directory import dn
+from hopthu.mail.config import MailOrg
+from hopthu.model import Organisation, Unit
+
+
+def _org(
+    code: str, name: str, domain: str, base_dn: str, locked_mail: str, units: dict[str, Unit]
+) -> Organisation:
+    return Organisation(
+        code=code,
+        name=name,
+        parent=f"UBND TỈNH {name.upper()}",
+        mail_domain=domain,
+        base_dn=base_dn,
+        naming_rule=("{given}{s}{m}",),
+        reserved=frozenset(),
+        retention_days=90,
+        sla_working_days=2,
+        units=units,
+        app_groups={},
+        mailbox_quota_mb=64,
+        locked_mail=locked_mail,
+    )
+
+
+MAIL_ORGS = {
+    "bt": _org(
+        "bt",
+        "Bình Thuận",
+        "binhthuan.gov.vn",
+        "dc=binhthuan,dc=gov,dc=vn",
+        "accept",
+        {"bdt": Unit("bdt", "Ban Dân tộc", "vanphong@bdt.binhthuan.gov.vn", (), "bdt.binhthuan.gov.vn")},
+    ),
+    "gl": _org("gl", "Gia Lai", "gialai.gov.vn", "dc=gialai,dc=gov,dc=vn", "reject", {}),
+}
+# Quotes, backslash, '#', '$' and '%': each means something in Dovecot's or Postfix's files.
+SERVICE_PASSWORD = 'Mail$erver "ro" \\ #1 %u'
+LOCKED = "000001010000Z"  # hopthu's lock (khóa): ppolicy treats it as permanent
+
+
+def mail_servers_missing() -> str | None:
+    """Why the mail servers cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "needs root: Postfix's master runs only as root"
+    for program in ("dovecot", "postfix", "slapd"):
+        if not (shutil.which(program) or shutil.which(program, path="/usr/sbin")):
+            return f"{program} is not installed (make setup)"
+    if not Path("/usr/lib/dovecot/modules/auth/libauthdb_ldap.so").exists():
+        return "dovecot-ldap is not installed (make setup)"
+    if not Path("/usr/lib/postfix/postfix-ldap.so").exists():
+        return "postfix-ldap is not installed (make setup)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def mail_workdir() -> Iterator[Path]:
+    reason = mail_servers_missing()
+    if reason:
+        pytest.skip(reason)
+    # Not pytest's tmp_path: its 0700 parents would keep Dovecot's mail user out of the mailboxes.
+    workdir = Path(tempfile.mkdtemp(prefix="hopthu-mail-"))
+    workdir.chmod(0o711)
+    yield workdir
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def mail_directory(mail_workdir: Path) -> Iterator:
+    from hopthu.directory.server import LocalDirectory
+
+    server = LocalDirectory.start(mail_workdir / "ldap", MAIL_ORGS.values(), fresh=True)
+    server.set_nosync(True)
+    conn = server.connect("gl")
+    try:
+        added = conn.add(
+            service_dn("gl"),
+            ["applicationProcess", "simpleSecurityObject"],
+            {"cn": "mailserver", "userPassword": SERVICE_PASSWORD},
+        )
+        assert added, conn.result
+    finally:
+        conn.unbind()
+    yield server
+    server.stop()
+
+
+def service_dn(org: str) -> str:
+    return f"cn=mailserver,{MAIL_ORGS[org].base_dn}"
+
+
+@pytest.fixture(scope="module")
+def local_mail(mail_directory, mail_workdir: Path) -> Iterator:
+    from hopthu.mail.server import LocalMail, orgs_for_directory
+
+    password_file = mail_workdir / "gl-service.password"
+    password_file.write_text(SERVICE_PASSWORD + "\n", encoding="utf-8")
+    password_file.chmod(0o600)
+    service = MailOrg.from_organisation(
+        MAIL_ORGS["gl"], bind_dn=service_dn("gl"), bind_password_file=password_file
+    )
+    orgs = [*orgs_for_directory(mail_directory, [MAIL_ORGS["bt"]]), service]
+    mail = LocalMail.start(mail_workdir / "mail", orgs, ldap_uri=mail_directory.uri)
+    yield mail
+    mail.stop()
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+
+def add_account(
+    directory,
+    org: str,
+    uid: str,
+    *,
+    password: str,
+    domain: str | None = None,
+    unit_mailbox: bool = False,
+    **attributes: str,
+) -> str:
+    """Add a person (or a unit mailbox) the way apply does: cleartext password, pwdReset TRUE.
+
+    Returns its address.
+    """
+    address = f"{uid}@{domain or MAIL_ORGS[org].mail_domain}"
+    classes = ["inetOrgPerson", "hopthuAccount"] + (["hopthuUnitMailbox"] if unit_mailbox else [])
+    entry_dn = (dn.mailbox_dn if unit_mailbox else dn.person_dn)(MAIL_ORGS[org].base_dn, uid)
+    values = {"uid": uid, "cn": uid, "sn": uid, "mail": address, "userPassword": password, "pwdReset": "TRUE"}
+    conn = directory.connect(org)
+    try:
+        assert conn.add(entry_dn, classes, {**values, **attributes}), conn.result
+    finally:
+        conn.unbind()
+    return address
+
+
+def modify(directory, org: str, uid: str, changes: dict, *, unit_mailbox: bool = False) -> None:
+    entry_dn = (dn.mailbox_dn if unit_mailbox else dn.person_dn)(MAIL_ORGS[org].base_dn, uid)
+    conn = directory.connect(org)
+    try:
+        assert conn.modify(entry_dn, changes), conn.result
+    finally:
+        conn.unbind()
+
+
+def send(mail, to: str, subject: str, body: str = "Xin chào.") -> None:
+    """Send one message through Postfix; raises smtplib.SMTPRecipientsRefused when refused."""
+    message = EmailMessage()
+    message["From"] = "vanphong@snv.example.gov.vn"
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(body)
+    with smtplib.SMTP(mail.host, mail.smtp_port, timeout=10) as smtp:
+        smtp.send_message(message)
+
+
+def can_log_in(mail, address: str, password: str) -> bool:
+    imap = imaplib.IMAP4(mail.host, mail.imap_port, timeout=10)
+    try:
+        imap.login(address, password)
+    except imaplib.IMAP4.error:
+        return False
+    finally:
+        imap.logout()
+    return True
+
+
+def subjects(mail, address: str, password: str) -> list[str]:
+    """Subjects of the messages in the INBOX, read over IMAP with ``password``."""
+    imap = imaplib.IMAP4(mail.host, mail.imap_port, timeout=10)
+    try:
+        imap.login(address, password)
+        _, count = imap.select("INBOX", readonly=True)
+        if count == [b"0"]:
+            return []
+        _, data = imap.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    except imaplib.IMAP4.error as error:
+        raise AssertionError(f"IMAP as {address}: {error}") from None
+    finally:
+        imap.logout()
+    parser = BytesHeaderParser(policy=policy.default)  # decodes =?utf-8?…?= subjects
+    return [str(parser.parsebytes(part[1])["Subject"]) for part in data if isinstance(part, tuple)]
+
+
+def wait_for(mail, address: str, password: str, subject: str, timeout: float = 10.0) -> list[str]:
+    """Wait until a message with ``subject`` is in the INBOX (delivery through Postfix is queued)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = subjects(mail, address, password)
+        if subject in found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def delivered_files(mail, org: str, uid: str) -> list[Path]:
+    home = mail.home(org, uid)
+    return sorted(p for p in home.glob("Maildir/*/*") if p.parent.name in ("cur", "new") and p.is_file())
+
+
+def wait_for_files(mail, org: str, uid: str, count: int, timeout: float = 10.0) -> list[Path]:
+    """Wait until ``count`` messages are on disk in the mailbox (for accounts that cannot log in)."""
+    deadline = time.monotonic() + timeout
+    while len(found := delivered_files(mail, org, uid)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found

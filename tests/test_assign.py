@@ -1,0 +1,219 @@
+"""`hopthu assign` adds one `username:` line per new account and changes nothing else in the file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hopthu.assign import assign_usernames
+from hopthu.cli import main
+from hopthu.inventory import load_inventory
+from hopthu.requests import load_requests
+
+SHIPPED_INVENTORY = Path(__file__).resolve().parents[1] / "inventory"
+PATH = Path("requests/binhthuan/bdt/2025/2025-04-01-bdt-cap-moi.yaml")
+
+# Comments, quotes, flow lists, a folded string and odd spacing: all must survive untouched.
+REQUEST = """\
+# yaml-language-server: $schema=../../../../schemas/request.schema.json
+# Cấp mới hộp thư — công văn số 70/BDT-VP.
+id: 2025-04-01-bdt-cap-moi
+org: binhthuan
+unit: bdt
+kind: create
+document:
+  number: "70/BDT-VP"   # số văn bản
+  date: 2025-04-01
+  signer: 'Nguyễn Hữu Phước'
+requester: {name: Trần Thị Mỹ Lệ, position: Chánh Văn phòng, phone: "0252 3821 104", email: a@bt.vn}
+reason: >-
+  Tuyển dụng mới theo
+  Quyết định số 12/QĐ-BDT.
+accounts:
+  - full_name: Nguyễn Văn Minh   # đã có người trùng tên ở Sở Nội vụ
+    staff_code: BDT-0301
+    position: Chuyên viên
+    department: Văn phòng
+    phone: "0912 000 301"
+    services: [email, qlvb]
+
+  # người thứ hai
+  - full_name: "Võ Thị Thu An"
+    staff_code: BDT-0302
+    position: Chuyên viên
+    department: Văn phòng
+    phone: "0912 000 302"
+    services:
+      - email
+  - full_name: Nguyễn Văn Minh
+    staff_code: BDT-0303
+    birth_date: 1990-05-17
+    position: Lái xe
+    department: Văn phòng
+    phone: "0912 000 303"
+    services: [email]
+"""
+
+EARLIER = """\
+id: 2025-03-01-snv-cap-moi
+org: binhthuan
+unit: snv
+kind: create
+document: {number: 30/SNV-VP, date: 2025-03-01, signer: Lê Văn Thành}
+requester: {name: Lê Văn Thành, position: Phó Chánh Văn phòng, phone: "0252 3822 417", email: a@bt.vn}
+reason: Tuyển dụng.
+accounts:
+  - full_name: Nguyễn Văn Minh
+    username: minhnv
+    staff_code: SNV-0001
+    position: Chuyên viên
+    department: Văn phòng
+    phone: "0912 000 001"
+    services: [email]
+"""
+EARLIER_PATH = Path("requests/binhthuan/snv/2025/2025-03-01-snv-cap-moi.yaml")
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch) -> Path:
+    shutil.copytree(SHIPPED_INVENTORY, tmp_path / "inventory")
+    monkeypatch.chdir(tmp_path)
+    for path, text in ((PATH, REQUEST), (EARLIER_PATH, EARLIER)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def added_lines(before: str, after: str) -> list[str]:
+    """The lines of ``after`` not in ``before``, asserting that nothing of ``before`` was lost or changed."""
+    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    remaining = iter(new)
+    added = []
+    for line in old:
+        for candidate in remaining:
+            if candidate == line:
+                break
+            added.append(candidate)
+        else:
+            pytest.fail(f"line changed or lost: {line!r}")
+    added += list(remaining)
+    return added
+
+
+def test_usernames_are_added_and_every_other_byte_is_kept(repo):
+    result = assign_usernames([Path("requests")], load_inventory(Path("inventory")))
+    assert result.refused == []
+    after = PATH.read_text(encoding="utf-8")
+    assert added_lines(REQUEST, after) == [
+        "    username: minhnv2\n",  # minhnv is given by the earlier request of Sở Nội vụ
+        "    username: anvtt\n",
+        "    username: minhnv3\n",
+    ]
+    # each right under its full name
+    assert (
+        "  - full_name: Nguyễn Văn Minh   # đã có người trùng tên ở Sở Nội vụ\n    username: minhnv2\n"
+        in after
+    )
+    assert [(a.name, a.username) for a in result.assigned] == [
+        ("Nguyễn Văn Minh", "minhnv2"),
+        ("Võ Thị Thu An", "anvtt"),
+        ("Nguyễn Văn Minh", "minhnv3"),
+    ]
+    assert EARLIER_PATH.read_text(encoding="utf-8") == EARLIER
+    # and the file now validates
+    assert load_requests([Path("requests")], load_inventory(Path("inventory")))[1] == []
+
+
+def test_assign_is_idempotent(repo):
+    inventory = load_inventory(Path("inventory"))
+    assign_usernames([Path("requests")], inventory)
+    once = PATH.read_bytes()
+    again = assign_usernames([Path("requests")], inventory)
+    assert again.assigned == [] and again.refused == []
+    assert PATH.read_bytes() == once
+
+
+def test_reserved_names_and_the_directory_are_avoided(repo):
+    hosts = Path("inventory/group_vars/all/hopthu.yml")
+    hosts.write_text(hosts.read_text().replace("reserved: [binhthuan,", "reserved: [anvtt, binhthuan,"))
+    asked: list[str] = []
+
+    def directory(org):
+        asked.append(org.code)
+        return frozenset({"minhnv2"})
+
+    result = assign_usernames([PATH], load_inventory(Path("inventory")), taken_from_directory=directory)
+    assert [a.username for a in result.assigned] == ["minhnv3", "anvtt2", "minhnv4"]
+    assert asked == ["binhthuan"]  # once per organisation
+
+
+def test_a_unit_mailbox_gets_a_name_from_the_unit(repo):
+    text = EARLIER.replace("id: 2025-03-01-snv-cap-moi", "id: 2025-03-02-snv-hop-thu").split("accounts:\n")[0]
+    text += (
+        "accounts:\n"
+        "  - type: unit\n"
+        "    unit_name: Chi cục Văn thư - Lưu trữ\n"
+        "    parent_agency: Sở Nội vụ tỉnh Bình Thuận\n"
+        '    phone: "0252 3822 000"\n'
+        '    manager: {name: Lê Văn Tư, phone: "0905 000 111"}\n'
+    )
+    path = Path("requests/binhthuan/snv/2025/2025-03-02-snv-hop-thu.yaml")
+    path.write_text(text, encoding="utf-8")
+    result = assign_usernames([path], load_inventory(Path("inventory")))
+    assert [(a.name, a.username) for a in result.assigned] == [("Chi cục Văn thư - Lưu trữ", "ccvtlt")]
+    assert added_lines(text, path.read_text(encoding="utf-8")) == ["    username: ccvtlt\n"]
+
+
+def test_a_file_that_does_not_validate_is_left_untouched(repo):
+    broken = REQUEST.replace("    staff_code: BDT-0302\n", "")
+    PATH.write_text(broken, encoding="utf-8")
+    result = assign_usernames([PATH], load_inventory(Path("inventory")))
+    assert result.assigned == []
+    assert [f.rule for f in result.refused] == ["schema-required"]
+    assert PATH.read_text(encoding="utf-8") == broken
+
+
+def test_a_layout_that_cannot_be_kept_is_refused_not_rewritten(repo):
+    flow = REQUEST.replace(
+        '  - full_name: "Võ Thị Thu An"\n    staff_code: BDT-0302\n',
+        "  - {full_name: Võ Thị Thu An, staff_code: BDT-0302,\n"
+        "     position: Chuyên viên, department: Văn phòng,\n"
+        '     phone: "0912 000 302", services: [email]}\n'
+        "  - full_name: Trần Văn Tú\n"
+        "    staff_code: BDT-0304\n",
+    )
+    PATH.write_text(flow, encoding="utf-8")
+    result = assign_usernames([PATH], load_inventory(Path("inventory")))
+    assert result.assigned == []
+    [refusal] = result.refused
+    assert refusal.rule == "assign-refused" and "by hand" in refusal.message
+    assert PATH.read_text(encoding="utf-8") == flow
+
+
+def test_a_name_the_rule_cannot_handle_refuses_the_file(repo):
+    odd = REQUEST.replace('"Võ Thị Thu An"', "Võ Thị Thu An 2")
+    PATH.write_text(odd, encoding="utf-8")
+    result = assign_usernames([PATH], load_inventory(Path("inventory")))
+    assert result.assigned == []
+    assert [f.rule for f in result.refused] == ["name-invalid"]
+    assert PATH.read_text(encoding="utf-8") == odd
+
+
+def test_cli_prints_each_assignment_and_exits_0(repo):
+    result = CliRunner().invoke(main, ["assign"])
+    assert result.exit_code == 0, result.output
+    assert f"{PATH}: Nguyễn Văn Minh -> minhnv2" in result.output.splitlines()
+    again = CliRunner().invoke(main, ["assign"])
+    assert again.exit_code == 0 and "nothing to assign" in again.output
+
+
+def test_cli_exits_1_and_says_why_when_a_file_is_refused(repo):
+    PATH.write_text(REQUEST.replace("kind: create", "kind: cap-moi"), encoding="utf-8")
+    result = CliRunner().invoke(main, ["assign", str(PATH)])
+    assert result.exit_code == 1
+    assert f"{PATH}:6:1: kind:" in result.output
+    assert "left untouched" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -1,0 +1,188 @@
+"""Write generated usernames into request files, keeping everything else byte for byte.
+
+``hopthu assign`` runs on a unit's merge request: each ``create`` account without a ``username`` gets the
+first address its organisation's naming rule gives that is not taken — by another request file, a reserved
+name, an earlier account of the same run or (when the caller wires it) the live directory. The reviewer
+then sees the chosen addresses in the diff, one added ``username:`` line per account.
+
+The file is edited with ruamel.yaml's round-trip mode (comments, order, quotes kept) and the result is
+compared with the original: if anything but the added ``username:`` lines would change (a layout ruamel
+cannot reproduce), the file is left untouched and the problem reported.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from hopthu.findings import Finding
+from hopthu.model import Inventory, Kind, NewPerson, NewUnitMailbox, Organisation
+from hopthu.naming import NamingError, agency_name, generate
+from hopthu.requests import (
+    CheckedFile,
+    check_tree,
+    new_usernames_by_org,
+    person_rule,
+    request_files,
+    sort_requests,
+)
+
+# Problems ``assign`` itself resolves; any other error in a file means the file is refused.
+RESOLVED_BY_ASSIGN = frozenset({"username-missing"})
+
+TakenFromDirectory = Callable[[Organisation], frozenset[str]]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One username written into one file."""
+
+    path: Path
+    shown: str
+    name: str  # full name of the person, or the unit's name for a unit mailbox
+    username: str
+
+
+@dataclass(frozen=True)
+class AssignResult:
+    assigned: list[Assignment]
+    refused: list[Finding]  # why files were left untouched (empty when every file was fine)
+
+
+def assign_usernames(
+    paths: Iterable[Path],
+    inventory: Inventory,
+    *,
+    repo_root: Path | None = None,
+    taken_from_directory: TakenFromDirectory | None = None,
+) -> AssignResult:
+    """Fill in the missing usernames of the request files in ``paths`` (files or directories).
+
+    Files are handled in (document date, id) order, so the earlier request gets the plainer address.
+    A file that does not validate (apart from its missing usernames) or whose naming fails is refused
+    as a whole: nothing in it is written.
+    """
+    checked, others = check_tree(request_files(paths), inventory, repo_root=repo_root)
+    refused: list[Finding] = []
+    ready: list[CheckedFile] = []
+    for item in checked:
+        blocking = [f for f in item.findings if f.severity == "error" and f.rule not in RESOLVED_BY_ASSIGN]
+        if blocking or item.request is None:
+            refused += blocking
+        elif item.request.kind is Kind.CREATE and any(a.username is None for a in item.request.accounts):
+            ready.append(item)
+    # Every username a request already gives, whether that file is assigned now or not.
+    taken = new_usernames_by_org([*checked, *others])
+    directory_taken: dict[str, frozenset[str]] = {}
+    by_request = {id(item.request): item for item in ready}
+    assigned: list[Assignment] = []
+    for request in sort_requests(item.request for item in ready if item.request is not None):
+        item = by_request[id(request)]
+        org = inventory.organisations[request.org]
+        if taken_from_directory is not None and org.code not in directory_taken:
+            directory_taken[org.code] = taken_from_directory(org)
+        in_use = _InUse(taken[org.code], org.reserved, directory_taken.get(org.code, frozenset()))
+        try:
+            names = _names_for(item, org, in_use)
+            _write(item, names)
+        except _Refused as refusal:
+            refused.append(Finding(item.shown, refusal.line, refusal.col, str(refusal), "assign-refused"))
+            continue
+        taken[org.code].update(username for _, _, username in names)
+        assigned += [Assignment(item.path, item.shown, name, username) for _, name, username in names]
+    return AssignResult(assigned, refused)
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, line: int = 1, col: int = 1) -> None:
+        super().__init__(message)
+        self.line, self.col = line, col
+
+
+class _InUse:
+    """``in`` over the names given by requests, reserved names, the directory and this file's new names."""
+
+    def __init__(self, *sets: set[str] | frozenset[str]) -> None:
+        self.sets = sets
+        self.new: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.new or any(name in names for names in self.sets)
+
+
+def _names_for(item: CheckedFile, org: Organisation, in_use: _InUse) -> list[tuple[int, str, str]]:
+    """(account index, name, username) for each account of ``item`` that lacks a username."""
+    assert item.request is not None and item.document is not None
+    result = []
+    for index, account in enumerate(item.request.accounts):
+        if account.username is not None:
+            continue
+        try:
+            if isinstance(account, NewUnitMailbox):
+                name = account.unit_name
+                username = agency_name(account.unit_name, None, in_use)
+            else:
+                assert isinstance(account, NewPerson)
+                name = account.full_name
+                username = generate(
+                    account.full_name,
+                    person_rule(org.naming_rule),
+                    in_use,
+                    born=account.birth_date,
+                    unit=item.request.unit,
+                )
+        except NamingError as error:
+            line, col = item.document.locate(("accounts", index))
+            raise _Refused(f"accounts[{index}]: no username can be generated: {error}", line, col) from None
+        in_use.new.add(username)
+        result.append((index, name, username))
+    return result
+
+
+def _write(item: CheckedFile, names: list[tuple[int, str, str]]) -> None:
+    """Insert ``username:`` after the name field of each account, changing nothing else in the file."""
+    original = item.path.read_text(encoding="utf-8")
+    _, indent, block_seq_indent = load_yaml_guess_indent(original)
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 1 << 16  # never re-wrap long lines
+    yaml.indent(mapping=2, sequence=indent or 2, offset=block_seq_indent or 0)
+    try:
+        data = yaml.load(original)
+    except YAMLError as error:
+        raise _Refused(f"cannot edit the file: {error}") from None
+    for index, _, username in names:
+        account = data["accounts"][index]
+        name_field = "unit_name" if account.get("type") == "unit" else "full_name"
+        account.insert(list(account).index(name_field) + 1, "username", username)
+    out = io.StringIO()
+    yaml.dump(data, out)
+    updated = out.getvalue()
+    if not _only_usernames_added(original, updated, [username for _, _, username in names]):
+        raise _Refused(
+            "cannot add the usernames without changing the file's layout (mixed indentation or flow style?): "
+            "add them by hand, each as a 'username:' line under the full_name or unit_name: "
+            + ", ".join(f"accounts[{index}] {username}" for index, _, username in names)
+        )
+    item.path.write_text(updated, encoding="utf-8")
+
+
+def _only_usernames_added(original: str, updated: str, usernames: list[str]) -> bool:
+    before, after = original.splitlines(keepends=True), updated.splitlines(keepends=True)
+    added: list[str] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=before, b=after, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        if tag != "insert" or i1 != i2:
+            return False
+        added += after[j1:j2]
+    wanted = sorted(usernames)
+    found = sorted(m.group(1) for line in added if (m := re.fullmatch(r"\s*username: (\S+)\n", line)))
+    return len(found) == len(added) and found == wanted

@@ -1,0 +1,230 @@
+"""``hopthu notify``: send the result notice (thông báo kết quả) of every finished request, once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from hopthu.audit import AuditError, AuditLog, default_log_path
+from hopthu.inventory import InventoryError, inventory_dir, load_inventory
+from hopthu.model import Inventory, Request
+from hopthu.notices.deliver import DeliveryResult, NoticeSettings, Outcome, deliver_pending
+from hopthu.notices.ledger import LedgerError, NoticeLedger, ledger_path_for, locked
+from hopthu.notices.smtp import DEFAULT_PASSWORD_ENV, SmtpSettings
+from hopthu.passwords import Outbox, OutboxError, default_outbox_root
+from hopthu.requests import REQUESTS_DIR, GitError, load_requests
+
+# The organisation's own notice templates sit beside inventory/ and requests/, not inside inventory/:
+# Ansible parses every file under an inventory directory as an inventory source.
+ORG_TEMPLATES = Path("templates") / "notices"
+
+
+@click.command()
+@click.option(
+    "--outbox",
+    "outbox_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=default_outbox_root,
+    show_default="$HOPTHU_OUTBOX or ~/.local/state/hopthu/outbox",
+    help="The credentials outbox (one-time passwords waiting for their notice).",
+)
+@click.option(
+    "--audit-log",
+    "audit_log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=default_log_path,
+    show_default="$HOPTHU_AUDIT_LOG or var/audit/audit.jsonl",
+    help="The audit log: requests with a final record (applied or refused) get a notice.",
+)
+@click.option(
+    "--requests",
+    "requests_dir",
+    type=click.Path(path_type=Path),
+    help="Request files (default: requests/ beside the inventory).",
+)
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Notice numbers and deliveries (default: OUTBOX.notices.json beside the outbox).",
+)
+@click.option(
+    "--templates",
+    "templates_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help=f"The organisation's notice templates (default: {ORG_TEMPLATES}/ beside the inventory, if present).",
+)
+@click.option("--smtp-host", envvar="HOPTHU_SMTP_HOST", help="SMTP server [$HOPTHU_SMTP_HOST].")
+@click.option("--smtp-port", envvar="HOPTHU_SMTP_PORT", type=int, default=25, show_default=True)
+@click.option("--starttls/--no-starttls", default=False, show_default=True, help="Encrypt with STARTTLS.")
+@click.option(
+    "--smtp-user",
+    envvar="HOPTHU_SMTP_USER",
+    help=f"SMTP login [$HOPTHU_SMTP_USER]; the password comes from ${DEFAULT_PASSWORD_ENV} only.",
+)
+@click.option(
+    "--smtp-ca-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="CA certificate(s) to verify the SMTP server with (default: the system's).",
+)
+@click.option(
+    "--allow-plaintext",
+    is_flag=True,
+    help="Allow passwords over an unencrypted connection to a server that is not on this machine.",
+)
+@click.option("--sender", envvar="HOPTHU_NOTICE_SENDER", help="From: address [$HOPTHU_NOTICE_SENDER].")
+@click.option(
+    "--signer-title",
+    envvar="HOPTHU_SIGNER_TITLE",
+    default="GIÁM ĐỐC",
+    show_default=True,
+    help="Signer's title; '\\n' starts a new line (KT. GIÁM ĐỐC\\nPHÓ GIÁM ĐỐC) [$HOPTHU_SIGNER_TITLE].",
+)
+@click.option("--signer-name", envvar="HOPTHU_SIGNER_NAME", help="Signer's full name [$HOPTHU_SIGNER_NAME].")
+@click.option(
+    "--dry-run", is_flag=True, help="Render to --output with passwords hidden; send and delete nothing."
+)
+@click.option(
+    "--output",
+    "output_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where --dry-run writes each notice (.txt, .html, .pdf, .eml).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_context
+def notify(
+    ctx: click.Context,
+    outbox_dir: Path,
+    audit_log: Path,
+    requests_dir: Path | None,
+    ledger_path: Path | None,
+    templates_dir: Path | None,
+    smtp_host: str | None,
+    smtp_port: int,
+    starttls: bool,
+    smtp_user: str | None,
+    smtp_ca_file: Path | None,
+    allow_plaintext: bool,
+    sender: str | None,
+    signer_title: str,
+    signer_name: str | None,
+    dry_run: bool,
+    output_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Send each finished request's result notice to the unit's official mailbox.
+
+    A notice goes out for every request with one-time passwords in the outbox and every request the
+    audit log records as applied or refused, unless the ledger says it was sent. After a successful
+    delivery the credentials file is deleted; after a failure everything is kept for the next run.
+    Exit 1 when any notice could not be sent.
+    """
+    if dry_run and output_dir is None:
+        raise click.UsageError("--dry-run needs --output DIR")
+    if not dry_run:
+        missing = [name for name, value in (("--smtp-host", smtp_host), ("--sender", sender)) if not value]
+        if missing:
+            raise click.UsageError(f"{' and '.join(missing)} needed to send (or use --dry-run --output DIR)")
+    if not signer_name:
+        raise click.UsageError("--signer-name (or $HOPTHU_SIGNER_NAME) is needed: the notice is signed")
+
+    inventory_path: Path = ctx.obj["inventory"]
+    repo_root = inventory_dir(inventory_path).resolve().parent
+    try:
+        inventory = load_inventory(inventory_path)
+    except InventoryError as error:
+        raise click.ClickException(f"the inventory has problems; run 'hopthu validate':\n{error}") from None
+    settings = NoticeSettings(
+        sender=sender or "hopthu@localhost",
+        signer_title=signer_title.replace("\\n", "\n"),
+        signer_name=signer_name,
+        templates_dir=templates_dir or _org_templates(repo_root),
+    )
+    requests = _requests(requests_dir or repo_root / REQUESTS_DIR, inventory)
+    outcomes = _outcomes(audit_log)
+    try:
+        outbox = Outbox(outbox_dir)
+        ledger_file = ledger_path or ledger_path_for(outbox.root)
+        if dry_run:
+            results = deliver_pending(
+                outbox=outbox,
+                ledger=NoticeLedger.load(ledger_file),  # read, never saved in a dry run
+                inventory=inventory,
+                requests=requests,
+                outcomes=outcomes,
+                settings=settings,
+                dry_run_dir=output_dir,
+            )
+        else:
+            smtp = SmtpSettings(
+                host=smtp_host or "",
+                port=smtp_port,
+                starttls=starttls,
+                username=smtp_user,
+                allow_plaintext=allow_plaintext,
+                ca_file=smtp_ca_file,
+            )
+            with locked(ledger_file):
+                results = deliver_pending(
+                    outbox=outbox,
+                    ledger=NoticeLedger.load(ledger_file),
+                    inventory=inventory,
+                    requests=requests,
+                    outcomes=outcomes,
+                    settings=settings,
+                    smtp=smtp,
+                )
+    except (OutboxError, LedgerError) as error:
+        raise click.ClickException(str(error)) from None
+    _report(results, as_json)
+    if any(result.status == "failed" for result in results):
+        ctx.exit(1)
+
+
+def _org_templates(repo_root: Path) -> Path | None:
+    candidate = repo_root / ORG_TEMPLATES
+    return candidate if candidate.is_dir() else None
+
+
+def _requests(directory: Path, inventory: Inventory) -> dict[str, Request]:
+    try:
+        requests, _ = load_requests([directory], inventory, repo_root=directory.resolve().parent)
+    except GitError as error:
+        raise click.ClickException(str(error)) from None
+    # Files with errors are left out here; their notices wait (and say so) until 'hopthu validate' passes.
+    return {request.id: request for request in requests}
+
+
+def _outcomes(audit_log: Path) -> dict[str, Outcome]:
+    if not audit_log.is_file():
+        return {}
+    try:
+        finished = AuditLog(audit_log).ledger().outcomes
+    except AuditError as error:
+        raise click.ClickException(str(error)) from None
+    return {
+        request_id: Outcome(request_id, outcome.result, outcome.reason)  # type: ignore[arg-type]
+        for request_id, outcome in finished.items()
+    }
+
+
+def _report(results: list[DeliveryResult], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([asdict(result) for result in results], ensure_ascii=False, indent=1))
+        return
+    for result in results:
+        line = f"{result.status:8} {result.request_id}"
+        if result.number:
+            line += f"  {result.number} -> {result.recipient}"
+        if result.status == "failed":
+            click.echo(f"{line}: {result.detail}", err=True)
+        else:
+            click.echo(line)
+    counts = {
+        status: sum(1 for r in results if r.status == status) for status in ("sent", "rendered", "failed")
+    }
+    summary = ", ".join(f"{count} {status}" for status, count in counts.items())
+    click.echo(f"{len(results)} notice(s): {summary}", err=True)

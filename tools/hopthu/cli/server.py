@@ -1,0 +1,88 @@
+"""``hopthu server``: a throw-away local OpenLDAP server for the demo and for trying hopthu out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+DIR_OPTION = click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory of the server: its configuration, data, secrets and directory.json.",
+)
+
+
+@click.group()
+def server() -> None:
+    """Run a local slapd (one database per organisation of the inventory) on 127.0.0.1."""
+
+
+@server.command()
+@DIR_OPTION
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="TCP port (default: the last one used, or any free one)."
+)
+@click.option("--fresh", is_flag=True, help="Delete the data of an earlier run first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the connection information as JSON.")
+@click.pass_context
+def start(ctx: click.Context, workdir: Path, port: int | None, fresh: bool, as_json: bool) -> None:
+    """Start the server, or reuse the one already running in DIR."""
+    from hopthu.directory import DirectoryError
+    from hopthu.directory.server import LocalDirectory
+    from hopthu.inventory import InventoryError, load_inventory
+
+    try:
+        inventory = load_inventory(ctx.obj["inventory"])
+        directory = LocalDirectory.start(workdir, inventory.organisations, port, fresh=fresh)
+    except (InventoryError, DirectoryError) as error:
+        raise click.ClickException(str(error)) from None
+    _show(directory, as_json)
+
+
+@server.command()
+@DIR_OPTION
+def stop(workdir: Path) -> None:
+    """Stop the server running in DIR (its data stays)."""
+    from hopthu.directory.server import LocalDirectory
+
+    directory = LocalDirectory.find(workdir.resolve())
+    if directory is None or directory.pid is None:
+        click.echo(f"no server runs in {workdir}")
+        return
+    directory.stop()
+    click.echo(f"stopped the server in {workdir}")
+
+
+@server.command()
+@DIR_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the connection information as JSON.")
+def status(workdir: Path, as_json: bool) -> None:
+    """Say whether the server in DIR runs and how to reach it; exit code 1 when it does not run."""
+    from hopthu.directory import DirectoryError
+    from hopthu.directory.server import LocalDirectory
+
+    try:
+        directory = LocalDirectory.attach(workdir)
+    except DirectoryError as error:
+        raise click.ClickException(str(error)) from None
+    _show(directory, as_json)
+
+
+def _show(directory, as_json: bool) -> None:
+    info = directory.connection_info()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"slapd runs in {directory.workdir} (pid {info['pid']}): {info['uri']}")
+    for code, org in info["organisations"].items():
+        click.echo(f"  {code}: base {org['base_dn']}")
+        click.echo(f"      bind DN {org['bind_dn']}, password in {org['password_file']}")
+    first = next(iter(info["organisations"].values()))
+    click.echo(
+        f"try: ldapsearch -x -H {info['uri']} -D '{first['bind_dn']}' -y {first['password_file']} "
+        f"-b '{first['base_dn']}'"
+    )

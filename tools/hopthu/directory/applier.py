@@ -1,0 +1,252 @@
+"""Executes a plan against one organisation's directory: exactly the planned changes, nothing else.
+
+Per request, the applier
+1. reserves the one-time passwords the request needs in the credentials outbox (durably, *before* any
+   write, so a crash can never leave an account with a password nobody knows);
+2. writes the changes in phases (creates, memberships, modifications, passwords, locks, deletes), each
+   phase pipelined on the one connection and separated from the next by a barrier;
+3. around every batch of writes appends ``intent`` records, then the ``change`` records of what the server
+   acknowledged — two fsyncs per batch, not two per change;
+4. ends with a ``request`` record (applied / refused).
+
+A run killed anywhere leaves intents without completion; the next run's plan leaves out whatever took
+effect and ``recover`` completes those intents, so the log ends with exactly one completed record per
+change that took effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hopthu.directory.dn import group_dn, mailbox_dn, person_dn
+from hopthu.directory.writer import Add, Barrier, Delete, LdapOp, LdapWriter, Modify, WriteResult
+from hopthu.model import Change, EntryKind, Kind, Op, Organisation, Request
+from hopthu.plan import Plan, Progress, RequestPlan
+
+BATCH = 2000  # changes per audit batch: bounds the work redone after a crash, keeps fsyncs rare
+NEEDS_PASSWORD = (Op.CREATE, Op.SET_PASSWORD)
+
+
+class ApplyError(Exception):
+    """The apply stopped part-way (the directory went away, or refused a write); run it again."""
+
+
+@dataclass
+class ApplyReport:
+    applied: list[str] = field(default_factory=list)  # request ids applied in this run
+    refused: dict[str, str] = field(default_factory=dict)  # request id → reason
+    failed: dict[str, str] = field(default_factory=dict)  # request id → first error
+    changes: int = 0  # changes that took effect in this run
+    recovered: int = 0  # changes of an interrupted run found done and recorded now
+
+
+def entry_dn(org: Organisation, kind: EntryKind, uid: str) -> str:
+    return person_dn(org, uid) if kind is EntryKind.PERSON else mailbox_dn(org, uid)
+
+
+def recipient_of(request: Request, org: Organisation) -> str:
+    """Where the request's result notice (and its passwords) go: the unit's official mailbox, or for a
+    unit-mailbox handover (bàn giao) the new manager's own address."""
+    managers = {a.manager.email for a in request.accounts if getattr(a, "manager", None) and a.manager.email}
+    if request.kind is Kind.UPDATE and len(managers) == 1:
+        return managers.pop()
+    return org.units[request.unit].mailbox
+
+
+class Applier:
+    """Applies the plans of one organisation through one bound connection."""
+
+    def __init__(
+        self,
+        org: Organisation,
+        writer: LdapWriter,
+        audit,  # hopthu.audit.AuditLog, opened by the caller
+        outbox,  # hopthu.passwords.Outbox
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.org = org
+        self.writer = writer
+        self.audit = audit
+        self.outbox = outbox
+        self.on_progress = on_progress or (lambda n: None)
+
+    # --- recovery ---------------------------------------------------------------------------------
+
+    def recover(self, plan: Plan, progress: Progress) -> int:
+        """Record as completed every dangling intent of a plannable request that the plan left out,
+        because the directory shows that the change took effect before the crash."""
+        still_to_do = {c.key for c in plan.changes}
+        plannable = {
+            rp.request.id: rp.request
+            for rp in plan.requests
+            if rp.request.org == self.org.code and not rp.done and not rp.refusal
+        }
+        records = []
+        for key in sorted(progress.intents):
+            request_id, op, uid, group = key
+            if request_id in plannable and key not in still_to_do:
+                request = plannable[request_id]
+                records.append(
+                    self._record("change", request, op=op, uid=uid, group=group or None, result="ok")
+                    | {"reason": "completed after an interrupted run"}
+                )
+        self.audit.append(records)
+        return len(records)
+
+    # --- apply ------------------------------------------------------------------------------------
+
+    def apply(self, plan: Plan, report: ApplyReport) -> None:
+        for request_plan in plan.requests:
+            if request_plan.done or request_plan.request.org != self.org.code:
+                continue
+            self._apply_request(request_plan, report)
+
+    def _apply_request(self, rp: RequestPlan, report: ApplyReport) -> None:
+        request = rp.request
+        if rp.refusal:
+            self.audit.append([self._record("request", request, result="refused", reason=rp.refusal)])
+            report.refused[request.id] = rp.refusal
+            return
+        uids = sorted({c.uid for c in rp.changes if c.op in NEEDS_PASSWORD})
+        passwords = {}
+        if uids:
+            passwords = self.outbox.reserve(
+                request.id,
+                uids,
+                self.org.password_policy,
+                org=self.org.code,
+                unit=request.unit,
+                recipient=recipient_of(request, self.org),
+            )
+        for batch in _batches(rp.changes, BATCH):
+            error = self._write_batch(request, batch, passwords)
+            if error:
+                report.failed[request.id] = error
+                raise ApplyError(f"request {request.id}: {error}; nothing else was written, run apply again")
+            report.changes += len(batch)
+        self.audit.append([self._record("request", request, result="applied")])
+        report.applied.append(request.id)
+
+    def _write_batch(self, request: Request, changes: list[Change], passwords: dict[str, str]) -> str | None:
+        self.audit.append([self._change_record("intent", request, c) for c in changes])
+        ops, covers = self._operations(changes, passwords)
+        done: list[dict[str, Any]] = []
+        first_error = None
+        try:
+            for result in self.writer.write(ops):
+                for change in covers[id(result.op)]:
+                    outcome = "ok" if result.ok else _describe(result)
+                    done.append(self._change_record("change", request, change, result=outcome))
+                    if not result.ok and first_error is None:
+                        first_error = f"{change.op.value} {change.uid}: {_describe(result)}"
+                self.on_progress(len(covers[id(result.op)]))
+        finally:
+            # Whatever happens (the server goes away mid-batch), what it acknowledged is recorded.
+            self.audit.append(done)
+        return first_error
+
+    # --- changes → LDAP operations ----------------------------------------------------------------
+
+    def _operations(
+        self, changes: list[Change], passwords: dict[str, str]
+    ) -> tuple[list[LdapOp | Barrier], dict[int, list[Change]]]:
+        """LDAP operations for ``changes`` in phase order, and which changes each operation carries out.
+
+        Memberships of one group are merged into one modify of the group entry: every entry is written
+        once, however many accounts join it.
+        """
+        ops: list[LdapOp | Barrier] = []
+        covers: dict[int, list[Change]] = {}
+        phase = None
+        for op_kind, group_changes in _phases(changes):
+            if phase is not None:
+                ops.append(Barrier())
+            phase = op_kind
+            for ldap_op, carried in self._phase_ops(op_kind, group_changes, passwords):
+                ops.append(ldap_op)
+                covers[id(ldap_op)] = carried
+        return ops, covers
+
+    def _phase_ops(
+        self, op: Op, changes: list[Change], passwords: dict[str, str]
+    ) -> Iterator[tuple[LdapOp, list[Change]]]:
+        if op in (Op.ADD_MEMBER, Op.REMOVE_MEMBER):
+            by_group: dict[str, list[Change]] = {}
+            for change in changes:
+                by_group.setdefault(change.group, []).append(change)
+            how = "add" if op is Op.ADD_MEMBER else "delete"
+            for group, members in by_group.items():
+                dns = [entry_dn(self.org, c.kind, c.uid) for c in members]
+                yield Modify(group_dn(self.org, group), [("member", how, dns)]), members
+            return
+        for change in changes:
+            yield self._entry_op(change, passwords), [change]
+
+    def _entry_op(self, change: Change, passwords: dict[str, str]) -> LdapOp:
+        dn = entry_dn(self.org, change.kind, change.uid)
+        if change.op is Op.CREATE:
+            attributes = {k: list(v) for k, v in change.after.items()}
+            attributes["userPassword"] = [passwords[change.uid]]
+            return Add(dn, attributes)
+        if change.op is Op.DELETE:
+            return Delete(dn)
+        if change.op is Op.SET_PASSWORD:
+            return Modify(
+                dn,
+                [("userPassword", "replace", [passwords[change.uid]]), ("pwdReset", "replace", ["TRUE"])],
+            )
+        if change.op is Op.UNLOCK:
+            return Modify(dn, [(attr, "replace", []) for attr in change.before])
+        # MODIFY, MOVE, LOCK: set every changed attribute to its new values (none = remove it)
+        return Modify(dn, [(attr, "replace", list(values)) for attr, values in change.after.items()])
+
+    # --- audit records ----------------------------------------------------------------------------
+
+    def _record(self, event: str, request: Request, **fields: Any) -> dict[str, Any]:
+        return {
+            "event": event,
+            "request": request.id,
+            "document": request.document.number,
+            "org": self.org.code,
+            **fields,
+        }
+
+    def _change_record(self, event: str, request: Request, change: Change, result=None) -> dict[str, Any]:
+        record = self._record(
+            event,
+            request,
+            op=change.op.value,
+            uid=change.uid,
+            dn=entry_dn(self.org, change.kind, change.uid),
+            group=change.group,
+            result=result,
+        )
+        if event == "intent" or change.op is not Op.CREATE:
+            record["before"] = {k: list(v) for k, v in change.before.items()} or None
+            record["after"] = {k: list(v) for k, v in change.after.items()} or None
+        else:  # a create's completion need not repeat the whole entry its intent carries
+            record["after"] = None
+        return record
+
+
+def _describe(result: WriteResult) -> str:
+    return f"{result.description} ({result.code}) {result.message}".strip()
+
+
+def _phases(changes: Iterable[Change]) -> Iterator[tuple[Op, list[Change]]]:
+    """Consecutive changes grouped by op; the plan already sorted them into phase order."""
+    current: list[Change] = []
+    for change in changes:
+        if current and change.op is not current[0].op:
+            yield current[0].op, current
+            current = []
+        current.append(change)
+    if current:
+        yield current[0].op, current
+
+
+def _batches(changes: tuple[Change, ...], size: int) -> Iterator[list[Change]]:
+    for start in range(0, len(changes), size):
+        yield list(changes[start : start + size])

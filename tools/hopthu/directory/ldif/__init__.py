@@ -1,0 +1,110 @@
+"""The slapd configuration and base entries of hopthu's directory, as LDIF rendered from templates.
+
+The templates in this folder are plain Jinja2 with only the ``b64encode`` filter (which Ansible also
+has), so the Ansible role renders the same files for real servers:
+
+- ``hopthu-schema.ldif``: hopthu's schema (static);
+- ``database.ldif.j2``: the cn=config of one organisation's database;
+- ``base.ldif.j2``: the base entries of one organisation's tree;
+- ``slapd-config.ldif.j2``: the rest of cn=config, for the throw-away local server only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+
+import jinja2
+
+from hopthu.directory import dn
+from hopthu.model import Organisation
+
+HERE = Path(__file__).resolve().parent
+SCHEMA_LDIF = HERE / "hopthu-schema.ldif"
+MODULE_PATH = Path("/usr/lib/ldap")
+SCHEMA_DIR = Path("/etc/ldap/schema")
+
+# What may appear unescaped inside the templates: codes and DNs are written as they are, so they must
+# not be able to end a line or an RDN.
+_CODE = re.compile(r"[a-z0-9][a-z0-9._-]*", re.IGNORECASE)
+_SIMPLE_DN = re.compile(r"[a-z][a-z0-9-]*=[a-z0-9][a-z0-9.-]*(,[a-z][a-z0-9-]*=[a-z0-9][a-z0-9.-]*)*", re.I)
+
+
+class ConfigError(ValueError):
+    """An organisation whose settings cannot become a directory configuration."""
+
+
+def _b64encode(value: str) -> str:
+    return base64.b64encode(str(value).encode()).decode("ascii")
+
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,  # Ansible's template module defaults, so both render the same text
+    keep_trailing_newline=True,
+    autoescape=False,  # LDIF, not HTML: values are checked or base64-encoded instead
+)
+_env.filters["b64encode"] = _b64encode
+
+
+def ssha(secret: str) -> str:
+    """``{SSHA}`` hash of a secret, the format slapd's olcRootPW accepts."""
+    salt = secrets.token_bytes(8)
+    digest = hashlib.sha1(secret.encode() + salt).digest()
+    return "{SSHA}" + base64.b64encode(digest + salt).decode("ascii")
+
+
+def check_organisation(org: Organisation) -> None:
+    """Refuse settings that the templates would write into LDIF unescaped."""
+    if not _CODE.fullmatch(org.code):
+        raise ConfigError(f"organisation {org.code!r}: code must be letters, digits, '.', '_' or '-'")
+    if not _SIMPLE_DN.fullmatch(org.base_dn) or not org.base_dn.lower().startswith("dc="):
+        raise ConfigError(
+            f"organisation {org.code}: base_dn {org.base_dn!r} must be a plain DN starting with dc=, "
+            "e.g. dc=binhthuan,dc=gov,dc=vn"
+        )
+    for code in org.app_groups:
+        if not _CODE.fullmatch(code):
+            raise ConfigError(
+                f"organisation {org.code}: application group code {code!r} must be letters, digits, "
+                "'.', '_' or '-'"
+            )
+
+
+def render_base(org: Organisation, **policy: int) -> str:
+    """The base entries of ``org``'s tree; ``policy`` overrides ``pwd_*`` settings of base.ldif.j2."""
+    check_organisation(org)
+    return _env.get_template("base.ldif.j2").render(
+        base_dn=org.base_dn,
+        dc=dn.first_rdn_value(org.base_dn, "dc"),
+        org_name=org.name,
+        app_groups=[{"code": g.code, "name": g.name} for g in org.app_groups.values()],
+        **policy,
+    )
+
+
+def render_database(org: Organisation, db_index: int, rootpw_hash: str, db_directory: Path) -> str:
+    """The cn=config entries of ``org``'s database (number ``db_index``)."""
+    check_organisation(org)
+    return _env.get_template("database.ldif.j2").render(
+        db_index=db_index, base_dn=org.base_dn, rootpw_hash=rootpw_hash, db_directory=db_directory
+    )
+
+
+def render_local_config(workdir: Path, databases: Iterable[str]) -> str:
+    """cn=config of the throw-away local server: global settings, then the rendered ``databases``."""
+    head = _env.get_template("slapd-config.ldif.j2").render(
+        workdir=workdir,
+        module_path=MODULE_PATH,
+        schema_dir=SCHEMA_DIR.as_uri(),
+        hopthu_schema=SCHEMA_LDIF.as_uri(),
+        uid=os.getuid(),
+        gid=os.getgid(),
+    )
+    return head + "\n".join(databases)

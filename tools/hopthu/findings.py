@@ -1,0 +1,284 @@
+"""A located problem (``Finding``) and its renderers.
+
+One list of findings is rendered for people (text, like yamllint), for programs (json) and for GitLab
+(JUnit test report, Code Quality report): every format says the same thing, from the same data.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+
+if TYPE_CHECKING:
+    from hopthu.yamlsafe import Document
+
+SEVERITIES = ("error", "warning")
+# GitLab Code Quality severities: info, minor, major, critical, blocker.
+_CODEQUALITY_SEVERITY = {"error": "major", "warning": "minor"}
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """A problem in a file, at a 1-based line and column. ``rule`` names the check (like a linter rule)."""
+
+    path: str
+    line: int
+    col: int
+    message: str
+    rule: str
+    severity: str = "error"
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {self.severity!r}")
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(finding.severity == "error" for finding in findings)
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(set(findings), key=lambda f: (f.path, f.line, f.col, f.rule, f.message))
+
+
+def render_text(findings: Sequence[Finding], files: Sequence[str] = ()) -> str:
+    """``path:line:col: message [rule]``, one a line (errors of severity warning say so)."""
+    lines = []
+    for finding in findings:
+        level = "" if finding.severity == "error" else f"{finding.severity}: "
+        lines.append(
+            f"{finding.path}:{finding.line}:{finding.col}: {level}{finding.message} [{finding.rule}]"
+        )
+    return "".join(line + "\n" for line in lines)
+
+
+def render_json(findings: Sequence[Finding], files: Sequence[str] = ()) -> str:
+    return json.dumps([asdict(finding) for finding in findings], ensure_ascii=False, indent=2) + "\n"
+
+
+def render_junit(findings: Sequence[Finding], files: Sequence[str] = ()) -> str:
+    """JUnit XML: one test case per file (files without findings pass), one failure per finding."""
+    by_file: dict[str, list[Finding]] = {path: [] for path in files}
+    for finding in findings:
+        by_file.setdefault(finding.path, []).append(finding)
+    failed = sum(1 for problems in by_file.values() if problems)
+    suites = ET.Element("testsuites", name="hopthu validate", tests=str(len(by_file)), failures=str(failed))
+    suite = ET.SubElement(
+        suites, "testsuite", name="hopthu validate", tests=str(len(by_file)), failures=str(failed), errors="0"
+    )
+    for path in sorted(by_file):
+        case = ET.SubElement(suite, "testcase", classname="hopthu.validate", name=path, file=path)
+        for finding in by_file[path]:
+            failure = ET.SubElement(
+                case,
+                "failure",
+                message=f"{finding.line}:{finding.col}: {finding.message}",
+                type=finding.rule,
+            )
+            failure.text = render_text([finding])
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def fingerprint(finding: Finding, occurrence: int = 0) -> str:
+    """Stable across runs (no time, no absolute path), distinct for distinct findings."""
+    key = "\0".join(
+        (finding.path, finding.rule, finding.message, str(finding.line), str(finding.col), str(occurrence))
+    )
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def render_codequality(findings: Sequence[Finding], files: Sequence[str] = ()) -> str:
+    """GitLab Code Quality report (a JSON array of issues)."""
+    issues = []
+    seen: dict[Finding, int] = {}
+    for finding in findings:
+        occurrence = seen.get(finding, 0)
+        seen[finding] = occurrence + 1
+        issues.append(
+            {
+                "description": finding.message,
+                "check_name": f"hopthu/{finding.rule}",
+                "fingerprint": fingerprint(finding, occurrence),
+                "severity": _CODEQUALITY_SEVERITY[finding.severity],
+                "location": {"path": finding.path, "lines": {"begin": finding.line}},
+            }
+        )
+    return json.dumps(issues, ensure_ascii=False, indent=2) + "\n"
+
+
+# --- JSON Schema errors as findings ---------------------------------------------------------------
+
+_JSON_TYPE_NAMES = {
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "a mapping",
+    type(None): "empty",
+}
+_SCHEMA_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "array": "a list",
+    "object": "a mapping (field: value)",
+    "boolean": "true or false",
+}
+# Digit runs that could be an identity number: never echoed into a message.
+_LONG_DIGITS = re.compile(r"\d{9,}")
+
+
+def field_name(path: Iterable[str | int]) -> str:
+    """``accounts[0].full_name`` for ("accounts", 0, "full_name"); ``(document)`` for the whole file."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(document)"
+
+
+def _show(value: Any) -> str:
+    """A short, redacted rendering of a value for a message."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = _LONG_DIGITS.sub("…", text)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _schema_messages(error: jsonschema.ValidationError) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """(path of the offending field, message, rule) for one leaf schema error."""
+    path = tuple(error.absolute_path)
+    where = field_name(path)
+    instance, schema, keyword = error.instance, error.schema, error.validator
+    hint = schema.get("description")
+    if keyword == "required":
+        missing = [
+            name for name in error.validator_value if isinstance(instance, dict) and name not in instance
+        ]
+        # The missing field's own path: locating it falls back to the mapping that lacks it.
+        return [
+            (
+                (*path, name),
+                f"{where}: missing required field '{name}'" + _field_hint(schema, name),
+                "schema-required",
+            )
+            for name in missing
+        ]
+    if keyword == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        results = []
+        for name in instance:
+            if name in allowed:
+                continue
+            close = difflib.get_close_matches(name, allowed, n=1)
+            advice = f"did you mean '{close[0]}'?" if close else f"allowed fields: {', '.join(allowed)}"
+            results.append(
+                ((*path, name), f"{where}: unknown field '{name}': {advice}", "schema-unknown-field")
+            )
+        return results
+    if keyword == "type":
+        wanted = error.validator_value
+        wanted_name = _SCHEMA_TYPE_NAMES.get(wanted, str(wanted)) if isinstance(wanted, str) else str(wanted)
+        got = _JSON_TYPE_NAMES.get(type(instance), type(instance).__name__)
+        message = f"{where}: must be {wanted_name}, not {got}"
+        if wanted == "string" and isinstance(instance, int | float | bool):
+            message += " (YAML read it as a number or boolean: put the value in quotes)"
+        elif instance is None:
+            message += ": fill it in or remove the field"
+        return [(path, message, "schema-type")]
+    if keyword in ("enum", "const"):
+        choices = error.validator_value if keyword == "enum" else [error.validator_value]
+        listed = ", ".join(str(choice) for choice in choices)
+        return [(path, f"{where}: {_show(instance)} is not allowed: use one of {listed}", "schema-value")]
+    if keyword == "pattern" or keyword == "format":
+        if isinstance(instance, str) and not instance.strip():
+            return [(path, f"{where}: must not be blank", "schema-value")]
+        return [(path, f"{where}: {_show(instance)} is not {hint or 'in the expected form'}", "schema-value")]
+    if keyword in ("minItems", "minLength", "minProperties"):
+        if error.validator_value <= 1:
+            return [(path, f"{where}: must not be empty", "schema-value")]
+        return [(path, f"{where}: needs at least {error.validator_value} items", "schema-value")]
+    if keyword == "uniqueItems":
+        return [(path, f"{where}: lists the same item more than once", "schema-value")]
+    if keyword in ("minimum", "maximum"):
+        bound = "at least" if keyword == "minimum" else "at most"
+        return [(path, f"{where}: must be {bound} {error.validator_value}", "schema-value")]
+    return [(path, f"{where}: {_LONG_DIGITS.sub('…', error.message)}", f"schema-{keyword}")]
+
+
+def _field_hint(parent_schema: dict[str, Any], name: str) -> str:
+    description = parent_schema.get("properties", {}).get(name, {}).get("description")
+    return f" ({description})" if description else ""
+
+
+@cache
+def schema_validator(path: Path) -> jsonschema.protocols.Validator:
+    """A JSON Schema 2020-12 validator for the schema file at ``path``, its local ``$ref``s inlined.
+
+    Inlining once halves the time of each validation (resolving a ``$ref`` costs more than checking the
+    value), which counts when thousands of request files are checked on every merge request.
+    """
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` with every ``{"$ref": "#/$defs/x"}`` replaced by ``x`` (the schemas are not recursive).
+
+    The referenced schema wins over its siblings, as its own ``description`` is what explains its pattern.
+    """
+    if isinstance(node, list):
+        return [_inline_refs(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    inlined = {key: _inline_refs(value, defs) for key, value in node.items() if key != "$defs"}
+    reference = inlined.pop("$ref", None)
+    if reference is None:
+        return inlined
+    prefix = "#/$defs/"
+    if not reference.startswith(prefix) or reference[len(prefix) :] not in defs:
+        raise ValueError(f"unsupported $ref {reference!r}: only local #/$defs/ references")
+    return {**inlined, **_inline_refs(defs[reference[len(prefix) :]], defs)}
+
+
+def schema_problems(
+    validator: jsonschema.protocols.Validator, document: Document, path: str
+) -> list[tuple[tuple[str | int, ...], Finding]]:
+    """Every schema violation of ``document``: (path of the offending field, finding located there)."""
+    problems = []
+    for error in validator.iter_errors(document.data):
+        for field_path, message, rule in _schema_messages(error):
+            line, col = document.locate(field_path)
+            problems.append((field_path, Finding(path, line, col, message, rule)))
+    return problems
+
+
+def schema_findings(
+    validator: jsonschema.protocols.Validator, document: Document, path: str
+) -> list[Finding]:
+    """Every schema violation of ``document`` as a finding located at the offending field."""
+    return sort_findings(finding for _, finding in schema_problems(validator, document, path))
+
+
+RENDERERS: dict[str, Callable[[Sequence[Finding], Sequence[str]], str]] = {
+    "text": render_text,
+    "json": render_json,
+    "junit": render_junit,
+    "codequality": render_codequality,
+}
+
+
+def render(fmt: str, findings: Sequence[Finding], files: Sequence[str] = ()) -> str:
+    """Render ``findings`` (about ``files``, the files that were checked) in format ``fmt``."""
+    return RENDERERS[fmt](findings, files)

@@ -1,0 +1,271 @@
+"""Inventory files → ``Inventory``: organisations, units, application groups, naming rules.
+
+The inventory is Ansible's: hopthu reads the variables of the group ``all`` (``group_vars/all/*.yml``, or
+``group_vars/all.yml``) next to the hosts files, so the playbooks and the CLI share one source of truth.
+Variables read: ``hopthu_organisations`` (a list) and ``hopthu_password_policy`` (optional default for all
+organisations). Other variables, vault files and ``!vault`` values are left to Ansible.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hopthu.findings import Finding, render_text, schema_findings, schema_validator, sort_findings
+from hopthu.model import AppGroup, Inventory, Organisation, PasswordPolicy, Requester, Unit
+from hopthu.naming import DEFAULT_RULE, NamingError, compile_rule
+from hopthu.yamlsafe import Document, YamlError, load
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+ORGANISATIONS_VAR = "hopthu_organisations"
+PASSWORD_POLICY_VAR = "hopthu_password_policy"
+
+# Names no person or unit ever gets, whatever the inventory says (RFC 2142 role mailboxes and the like).
+ALWAYS_RESERVED = frozenset(
+    {
+        "abuse",
+        "admin",
+        "administrator",
+        "hostmaster",
+        "info",
+        "mailer-daemon",
+        "noc",
+        "no-reply",
+        "noreply",
+        "postmaster",
+        "root",
+        "security",
+        "support",
+        "webmaster",
+    }
+)
+DEFAULTS: dict[str, Any] = {
+    "retention_days": 90,
+    "sla_working_days": 2,
+    "mailbox_quota_mb": 2048,
+    "locked_mail": "accept",
+    "place": "",
+    "issuer": "",
+    "issuer_abbrev": "CNTT",
+}
+_RDN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*=[^,=+\\\"<>;#\s][^,=+\\\"<>;]*$")
+
+
+class InventoryError(Exception):
+    """The inventory cannot be used; ``findings`` says where and why."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = sort_findings(findings)
+        super().__init__(render_text(self.findings).rstrip("\n"))
+
+
+def inventory_dir(path: Path) -> Path:
+    """The inventory directory: ``path`` itself, or the directory of a hosts file (inventory/dev.yml)."""
+    return path if path.is_dir() else path.parent
+
+
+def variable_files(directory: Path) -> list[Path]:
+    """The files holding the variables of group ``all``, in the order Ansible reads them."""
+    group_vars = directory / "group_vars"
+    files = [group_vars / f"all{suffix}" for suffix in (".yml", ".yaml")]
+    found = [file for file in files if file.is_file()]
+    all_dir = group_vars / "all"
+    if all_dir.is_dir():
+        found += sorted(p for p in all_dir.iterdir() if p.is_file() and p.suffix in (".yml", ".yaml"))
+    return found
+
+
+def load_inventory(path: Path) -> Inventory:
+    """Read and check the inventory at ``path`` (a directory, or a hosts file inside it)."""
+    directory = inventory_dir(Path(path))
+    files = variable_files(directory)
+    if not directory.is_dir() or not files:
+        where = str(directory / "group_vars" / "all")
+        raise InventoryError(
+            [
+                Finding(
+                    where,
+                    1,
+                    1,
+                    f"no inventory variables found: create {where}/hopthu.yml",
+                    "inventory-missing",
+                )
+            ]
+        )
+    findings: list[Finding] = []
+    organisations_doc: tuple[str, Document] | None = None
+    policy_doc: tuple[str, Document] | None = None
+    for file in files:
+        text = file.read_text(encoding="utf-8")
+        if text.startswith("$ANSIBLE_VAULT"):
+            continue  # an encrypted vault file holds secrets, never hopthu's organisations
+        shown = str(file)
+        try:
+            document = load(text, allowed_tags=frozenset({"!vault"}))
+        except YamlError as error:
+            findings += [Finding(shown, p.line, p.col, p.message, p.rule) for p in error.problems]
+            continue
+        if document.data is None:
+            continue
+        if not isinstance(document.data, dict):
+            findings.append(
+                Finding(shown, 1, 1, "inventory variables must be a mapping (name: value)", "schema-type")
+            )
+            continue
+        findings += schema_findings(schema_validator(SCHEMA_DIR / "inventory.schema.json"), document, shown)
+        for variable in (ORGANISATIONS_VAR, PASSWORD_POLICY_VAR):
+            if variable not in document.data:
+                continue
+            earlier = organisations_doc if variable == ORGANISATIONS_VAR else policy_doc
+            if earlier is not None:
+                line, col = document.locate((variable,))
+                findings.append(
+                    Finding(
+                        shown,
+                        line,
+                        col,
+                        f"{variable} is also defined in {earlier[0]}: Ansible keeps only one of them; "
+                        "define it in one file",
+                        "inventory-duplicate-variable",
+                    )
+                )
+            elif variable == ORGANISATIONS_VAR:
+                organisations_doc = (shown, document)
+            else:
+                policy_doc = (shown, document)
+    if organisations_doc is None and not findings:
+        findings.append(
+            Finding(
+                str(files[0]),
+                1,
+                1,
+                f"{ORGANISATIONS_VAR} is not defined in {directory}/group_vars/all",
+                "inventory-missing",
+            )
+        )
+    if findings:
+        raise InventoryError(findings)
+    assert organisations_doc is not None
+    default_policy = _password_policy(
+        policy_doc[1].data[PASSWORD_POLICY_VAR] if policy_doc else None, PasswordPolicy()
+    )
+    shown, document = organisations_doc
+    findings += check_organisations(document, shown)
+    if findings:
+        raise InventoryError(findings)
+    organisations = [_organisation(raw, default_policy) for raw in document.data[ORGANISATIONS_VAR]]
+    return Inventory({org.code: org for org in organisations}, path=directory)
+
+
+def check_organisations(document: Document, shown: str) -> list[Finding]:
+    """What the schema cannot say: unique codes, valid naming rules and LDAP suffixes."""
+    findings: list[Finding] = []
+
+    def finding(path: tuple[str | int, ...], message: str, rule: str) -> None:
+        line, col = document.locate(path)
+        findings.append(Finding(shown, line, col, message, rule))
+
+    organisations = document.data[ORGANISATIONS_VAR]
+    base = (ORGANISATIONS_VAR,)
+    for field in ("code", "base_dn"):
+        for index, first in _duplicates(org[field] for org in organisations):
+            finding(
+                (*base, index, field),
+                f"{field} '{organisations[index][field]}' is used by two organisations (first: item {first})",
+                "inventory-duplicate",
+            )
+    for index, org in enumerate(organisations):
+        here = (*base, index)
+        if not _is_dn(org["base_dn"]):
+            finding(
+                (*here, "base_dn"),
+                "base_dn is not an LDAP DN such as dc=binhthuan,dc=gov,dc=vn",
+                "inventory-base-dn",
+            )
+        try:
+            compile_rule(org.get("naming_rule", DEFAULT_RULE))
+        except NamingError as error:
+            finding((*here, "naming_rule"), f"naming_rule: {error}", "inventory-naming-rule")
+        for collection in ("units", "app_groups"):
+            items = org.get(collection, [])
+            for item_index, first in _duplicates(item["code"] for item in items):
+                finding(
+                    (*here, collection, item_index, "code"),
+                    f"{collection} code '{items[item_index]['code']}' appears twice in {org['code']} "
+                    f"(first: item {first})",
+                    "inventory-duplicate",
+                )
+        for group_index, group in enumerate(org.get("app_groups", [])):
+            if group["code"] == "email":
+                finding(
+                    (*here, "app_groups", group_index, "code"),
+                    "'email' is the mail service itself, not an application group: choose another code",
+                    "inventory-duplicate",
+                )
+    return findings
+
+
+def _duplicates(values: Iterable[str]) -> list[tuple[int, int]]:
+    """(index, index of the first occurrence) of every repeated value."""
+    first: dict[str, int] = {}
+    repeated = []
+    for index, value in enumerate(values):
+        if value in first:
+            repeated.append((index, first[value]))
+        else:
+            first[value] = index
+    return repeated
+
+
+def _is_dn(text: str) -> bool:
+    return all(_RDN.match(rdn.strip()) for rdn in text.split(","))
+
+
+def _password_policy(raw: dict[str, Any] | None, default: PasswordPolicy) -> PasswordPolicy:
+    if not raw:
+        return default
+    return PasswordPolicy(
+        length=raw.get("length", default.length),
+        classes=tuple(raw.get("classes", default.classes)),
+    )
+
+
+def _requester(raw: dict[str, Any]) -> Requester:
+    return Requester(
+        name=raw["name"], position=raw["position"], phone=raw.get("phone"), email=raw.get("email")
+    )
+
+
+def _organisation(raw: dict[str, Any], default_policy: PasswordPolicy) -> Organisation:
+    values = {**DEFAULTS, **raw}
+    units = {
+        unit["code"]: Unit(
+            code=unit["code"],
+            name=unit["name"],
+            mailbox=unit["mailbox"],
+            requesters=tuple(_requester(r) for r in unit["requesters"]),
+            mail_domain=unit.get("mail_domain"),
+        )
+        for unit in raw["units"]
+    }
+    return Organisation(
+        code=raw["code"],
+        name=raw["name"],
+        parent=raw["parent"],
+        mail_domain=raw["mail_domain"],
+        base_dn=raw["base_dn"],
+        naming_rule=tuple(raw.get("naming_rule", DEFAULT_RULE)),
+        reserved=ALWAYS_RESERVED | frozenset(raw.get("reserved", ())),
+        retention_days=values["retention_days"],
+        sla_working_days=values["sla_working_days"],
+        units=units,
+        app_groups={g["code"]: AppGroup(g["code"], g["name"]) for g in raw.get("app_groups", [])},
+        password_policy=_password_policy(raw.get("password_policy"), default_policy),
+        mailbox_quota_mb=values["mailbox_quota_mb"],
+        locked_mail=values["locked_mail"],
+        place=values["place"],
+        issuer=values["issuer"],
+        issuer_abbrev=values["issuer_abbrev"],
+    )

@@ -1,0 +1,39 @@
+"""The mail side of hopthu: Dovecot (IMAP for the owners, LMTP for delivery) and Postfix (SMTP), both
+reading the accounts from the organisations' LDAP directories.
+
+- ``config``: the servers' configuration files, rendered from the templates in ``templates/`` (the
+  Ansible role renders the same templates for real servers);
+- ``server``: a private Dovecot + Postfix on 127.0.0.1 for tests and the demo (``LocalMail``);
+- ``mailstore``: archiving a mailbox (verified) before it is removed, for ``delete``.
+
+Decisions (each one tested against the real servers in tests/test_mail.py):
+
+- Several organisations: one Dovecot passdb per organisation, chosen by the domain of the login name
+  (``username_filter``), so a login is checked against exactly one directory; a name in no known domain
+  is an unknown user. Dovecot 2.3 has no such filter for userdb: the organisations' userdbs are asked in
+  turn, which is safe because an address lives in one organisation's tree only. Postfix has one
+  mailbox table and one alias table per organisation, each limited to its domains (``domain =``).
+- Passwords are checked by binding as the account (``auth_bind``), so ppolicy decides: a lock (khóa)
+  refuses the login, a reset counts at the very next login (no auth cache).
+- One-time password (``pwdReset: TRUE``) at IMAP login: allowed. The owner can read mail at once,
+  including the welcome notice; IMAP cannot change a password, and refusing would lock out people
+  whose agency has no other place to log in. The change itself happens through LDAP (password-modify,
+  e.g. from webmail), where ppolicy refuses everything else until it is done; after it, only the new
+  password opens the mailbox. To refuse instead, add ``(!(pwdReset=TRUE))`` to ``pass_filter``: the
+  userdb has no such condition, so delivery would go on.
+- Mail to a locked account, per organisation (``locked_mail``): ``accept`` delivers and keeps it
+  (Dovecot looks accounts up with its own bind, which a lock does not stop); ``reject`` makes Postfix
+  refuse it at RCPT time with 550. Only hopthu's lock (``pwdAccountLockedTime: 000001010000Z``) counts:
+  ppolicy's temporary lockout after failed logins, which anyone can cause, never makes mail bounce.
+- Mailboxes live in ``<mail_root>/<org>/<uid>``: the uid never changes, the address may on a transfer.
+  The quota is ``hopthuMailQuota`` bytes (the organisation's ``mailbox_quota_mb`` when absent).
+"""
+
+from __future__ import annotations
+
+
+class MailError(Exception):
+    """A mail server cannot be configured or started, or a mailbox cannot be archived or removed.
+
+    The message says which file or server, what went wrong and what to do; it never holds a password.
+    """

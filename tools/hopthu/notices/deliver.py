@@ -1,0 +1,272 @@
+"""``hopthu notify``'s flow: every request that is done (or refused) gets its notice, exactly once.
+
+Work comes from two places: the credentials outbox (requests whose one-time passwords wait for their notice)
+and the audit log (requests with a final record: applied or refused, most without passwords). For each:
+render, send to the unit's official mailbox, then record the delivery in the notice ledger and only then
+delete the credentials file. A failure keeps everything for the next run. A credentials file
+addressed to another mailbox than the unit's current one is never sent: passwords go only where the
+request said they would go when the accounts were made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from hopthu.model import AccountChange, Inventory, NewPerson, NewUnitMailbox, Organisation, Request
+from hopthu.notices.ledger import NoticeLedger
+from hopthu.notices.pdf import PdfError
+from hopthu.notices.render import (
+    NoticeData,
+    NoticeRow,
+    NoticeTemplateError,
+    RenderedNotice,
+    notice_number,
+    render,
+)
+from hopthu.notices.smtp import VIETNAM_TIME, DeliveryError, SmtpSettings, build_message, send
+from hopthu.passwords import Outbox, OutboxError
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a request ended: the final ``request`` record of the audit log (hopthu.audit.RequestOutcome)."""
+
+    request_id: str
+    outcome: Literal["applied", "refused"]
+    reason: str | None = None
+
+
+# --- settings and results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoticeSettings:
+    sender: str
+    signer_title: str
+    signer_name: str
+    templates_dir: Path | None = None
+
+
+Status = Literal["sent", "rendered", "failed", "cleaned"]
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    request_id: str
+    status: Status  # rendered: dry run; cleaned: already sent earlier, leftover credentials file removed
+    recipient: str | None = None
+    number: str | None = None
+    detail: str = ""
+
+
+class NoticeError(Exception):
+    """This request's notice cannot be made or must not be sent; the message says what to do."""
+
+
+# --- decisions (no I/O) ------------------------------------------------------------------------------
+
+
+def rows_for(request: Request, org: Organisation, passwords: Mapping[str, str]) -> list[NoticeRow]:
+    """The accounts table. Every password in ``passwords`` must land on a row: a password that matched no
+    account of the request would otherwise be lost without anyone noticing."""
+    unit = org.units[request.unit]
+    rows: list[NoticeRow] = []
+    for account in request.accounts:
+        uid = account.username
+        if uid is None:
+            if request.kind.value == "create" and passwords:
+                raise NoticeError(
+                    f"request {request.id}: an account has no username; run 'hopthu assign' first"
+                )
+            address = "(chưa cấp)"
+        else:
+            address = _address(uid, account, request, org)
+        password = passwords.get(uid) if uid else None
+        if isinstance(account, NewPerson):
+            rows.append(NoticeRow(account.full_name, account.department or unit.name, address, password))
+        elif isinstance(account, NewUnitMailbox):
+            rows.append(NoticeRow(account.unit_name, account.parent_agency, address, password))
+        else:
+            target = org.units.get(account.unit) if account.unit else None
+            unit_name = account.department or (target.name if target else unit.name)
+            rows.append(NoticeRow(account.full_name or uid or "", unit_name, address, password))
+    listed = {account.username for account in request.accounts}
+    stray = sorted(set(passwords) - listed)
+    if stray:
+        raise NoticeError(
+            f"request {request.id}: the credentials hold passwords for {', '.join(stray)}, which the request "
+            "does not list; the file is kept, check the request against the outbox"
+        )
+    return rows
+
+
+def _address(
+    uid: str, account: NewPerson | NewUnitMailbox | AccountChange, request: Request, org: Organisation
+) -> str:
+    if isinstance(account, NewPerson) and "email" not in account.services:
+        return uid  # an application-only account: the login name is what the person needs
+    unit_code = account.unit if isinstance(account, AccountChange) and account.unit else request.unit
+    return f"{uid}@{org.domain_of(unit_code)}"
+
+
+def work_list(pending: Iterable[str], outcomes: Iterable[str], ledger: NoticeLedger) -> list[str]:
+    """Requests that need a notice (or a leftover credentials file cleaned up), in a stable order."""
+    waiting = {request_id for request_id in outcomes if not ledger.is_sent(request_id)}
+    return sorted(waiting | set(pending))
+
+
+# --- effects ---------------------------------------------------------------------------------------
+
+
+def deliver_pending(
+    *,
+    outbox: Outbox,
+    ledger: NoticeLedger,
+    inventory: Inventory,
+    requests: Mapping[str, Request],
+    outcomes: Mapping[str, Outcome],
+    settings: NoticeSettings,
+    smtp: SmtpSettings | None = None,
+    dry_run_dir: Path | None = None,
+    now: dt.datetime | None = None,
+) -> list[DeliveryResult]:
+    """Send every pending notice (or, with ``dry_run_dir``, write them there with placeholder passwords).
+
+    The caller holds ``hopthu.notices.ledger.locked(ledger.path)`` around this call when sending.
+    """
+    if dry_run_dir is None and smtp is None:
+        raise ValueError("deliver_pending needs SMTP settings unless it is a dry run")
+    now = now or dt.datetime.now(VIETNAM_TIME)
+    pending = set(outbox.pending())
+    results = []
+    for request_id in work_list(pending, outcomes, ledger):
+        try:
+            results.append(
+                _deliver_one(
+                    request_id,
+                    in_outbox=request_id in pending,
+                    outbox=outbox,
+                    ledger=ledger,
+                    inventory=inventory,
+                    requests=requests,
+                    outcomes=outcomes,
+                    settings=settings,
+                    smtp=smtp,
+                    dry_run_dir=dry_run_dir,
+                    now=now,
+                )
+            )
+        except (NoticeError, DeliveryError, NoticeTemplateError, PdfError, OutboxError) as exc:
+            results.append(DeliveryResult(request_id, "failed", detail=str(exc)))
+    return results
+
+
+def _deliver_one(
+    request_id: str,
+    *,
+    in_outbox: bool,
+    outbox: Outbox,
+    ledger: NoticeLedger,
+    inventory: Inventory,
+    requests: Mapping[str, Request],
+    outcomes: Mapping[str, Outcome],
+    settings: NoticeSettings,
+    smtp: SmtpSettings | None,
+    dry_run_dir: Path | None,
+    now: dt.datetime,
+) -> DeliveryResult:
+    dry_run = dry_run_dir is not None
+    if ledger.is_sent(request_id) and in_outbox:
+        # Sent on an earlier run that stopped before removing the file: nothing to send again.
+        if dry_run:
+            return DeliveryResult(request_id, "cleaned", detail="notice already sent; file would be removed")
+        outbox.remove(request_id)
+        return DeliveryResult(request_id, "cleaned", detail="notice already sent; credentials file removed")
+
+    request = requests.get(request_id)
+    if request is None:
+        raise NoticeError(
+            f"request {request_id}: no request file with this id; the notice waits until it is back"
+        )
+    org = inventory.organisations.get(request.org)
+    unit = org.units.get(request.unit) if org else None
+    if org is None or unit is None:
+        raise NoticeError(
+            f"request {request_id}: organisation {request.org!r} / unit {request.unit!r} not in the inventory"
+        )
+
+    passwords: Mapping[str, str] = {}
+    if in_outbox:
+        credentials = outbox.credentials(request_id)
+        if credentials is None:
+            raise NoticeError(f"request {request_id}: its credentials file disappeared while notify ran")
+        if (credentials.org, credentials.unit) != (request.org, request.unit):
+            raise NoticeError(
+                f"request {request_id}: the credentials file is for {credentials.org}/{credentials.unit}, "
+                f"the request for {request.org}/{request.unit}; the file is kept"
+            )
+        if credentials.recipient != unit.mailbox:
+            raise NoticeError(
+                f"request {request_id}: the passwords were issued for {credentials.recipient}, but unit "
+                f"{unit.code}'s mailbox is now {unit.mailbox}; not sending passwords to a different address. "
+                "The file is kept: restore the mailbox in the inventory, "
+                "or reset the passwords with a new request"
+            )
+        passwords = credentials.passwords
+
+    outcome = outcomes.get(request_id)
+    if outcome is None:
+        if not in_outbox:
+            raise NoticeError(f"request {request_id}: no final audit record")
+        # Credentials are written only for accounts whose passwords were set: the request was applied.
+        outcome = Outcome(request_id, "applied")
+    if outcome.outcome == "refused" and passwords:
+        raise NoticeError(
+            f"request {request_id}: refused in the audit log but has passwords in the outbox; check it"
+        )
+
+    rows = rows_for(request, org, passwords)
+    entry = ledger.assign(request_id, org.code, now.date())
+    data = NoticeData(
+        org=org,
+        unit=unit,
+        request=request,
+        outcome=outcome.outcome,
+        reason=outcome.reason if outcome.outcome == "refused" else None,
+        rows=rows,
+        number=notice_number(entry.sequence, org),
+        issued=entry.issued_date,
+        signer_title=settings.signer_title,
+        signer_name=settings.signer_name,
+    )
+    rendered = render(data, dry_run=dry_run, templates_dir=settings.templates_dir)
+
+    if dry_run_dir is not None:
+        _write_preview(dry_run_dir, rendered, sender=settings.sender, recipient=unit.mailbox)
+        return DeliveryResult(request_id, "rendered", unit.mailbox, data.number, detail=str(dry_run_dir))
+
+    assert smtp is not None
+    ledger.save()  # the number is given before the send, so a retry sends the same number
+    message_id = send(rendered, smtp=smtp, sender=settings.sender, recipient=unit.mailbox)
+    ledger.mark_sent(request_id, recipient=unit.mailbox, message_id=message_id, at=now)
+    ledger.save()
+    if in_outbox:
+        outbox.remove(request_id)  # the notice was the only place the passwords were to go
+    return DeliveryResult(request_id, "sent", unit.mailbox, data.number, detail=message_id)
+
+
+def _write_preview(directory: Path, rendered: RenderedNotice, *, sender: str, recipient: str) -> None:
+    """A dry run's output: what the unit would receive, passwords replaced by placeholders."""
+    if rendered.has_secrets:  # render(dry_run=True) never lets one through; this keeps it that way
+        raise NoticeError(f"request {rendered.request_id}: a preview must not contain passwords")
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = rendered.request_id
+    (directory / f"{stem}.txt").write_text(rendered.text, encoding="utf-8")
+    (directory / f"{stem}.html").write_text(rendered.html, encoding="utf-8")
+    (directory / rendered.attachment_name).write_bytes(rendered.attachment_bytes)
+    message = build_message(rendered, sender=sender, recipient=recipient)
+    (directory / f"{stem}.eml").write_bytes(message.as_bytes())

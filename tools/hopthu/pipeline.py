@@ -1,0 +1,128 @@
+"""The main job, stage by stage: load → read the directory once → plan → apply. Used by the CLI and the
+Ansible modules alike, so both paths run the same code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from hopthu.audit import AuditLog, Ledger
+from hopthu.directory.applier import Applier, ApplyReport
+from hopthu.directory.connection import connect
+from hopthu.directory.reader import DirectoryReader
+from hopthu.directory.writer import LdapWriter
+from hopthu.endpoints import Endpoint
+from hopthu.findings import Finding
+from hopthu.inventory import load_inventory
+from hopthu.model import Inventory, Request, Snapshot
+from hopthu.passwords import Outbox
+from hopthu.plan import Plan, Progress, make_plan, touched_uids
+from hopthu.requests import load_requests
+
+
+class PipelineError(Exception):
+    """A stage cannot run (invalid requests, missing connection settings…); the message says what to do."""
+
+    def __init__(self, message: str, findings: Iterable[Finding] = ()) -> None:
+        super().__init__(message)
+        self.findings = list(findings)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    inventory: Inventory
+    requests: list[Request]
+
+
+def load(inventory_path: Path, request_paths: Iterable[Path]) -> Loaded:
+    """Inventory and requests, validated; any finding stops the pipeline before the directory is touched."""
+    inventory = load_inventory(inventory_path)
+    requests, findings = load_requests(list(request_paths), inventory)
+    if findings:
+        raise PipelineError(f"{len(findings)} problem(s) in the request files: fix them first", findings)
+    return Loaded(inventory, requests)
+
+
+def progress_of(ledger: Ledger) -> Progress:
+    return Progress(finished=ledger.finished, completed=ledger.completed, intents=ledger.intents)
+
+
+def pending(requests: Iterable[Request], progress: Progress) -> list[Request]:
+    return [r for r in requests if r.id not in progress.finished]
+
+
+def read_snapshot(loaded: Loaded, requests: list[Request], connect_org: Callable[[str], object]) -> Snapshot:
+    """One read of every account the pending requests touch: targeted look-ups for a few, one paged
+    search for many (the reader decides)."""
+    accounts = {}
+    for org_code, uids in sorted(touched_uids(requests).items()):
+        org = loaded.inventory.organisations[org_code]
+        found = DirectoryReader(connect_org(org_code)).accounts(org, uids)
+        accounts.update({(org_code, uid): account for uid, account in found.items()})
+    return Snapshot(accounts)
+
+
+class Session:
+    """Open connections (one per organisation, opened on first use) for one plan or apply run."""
+
+    def __init__(self, endpoints: dict[str, Endpoint]) -> None:
+        self.endpoints = endpoints
+        self.connections: dict[str, object] = {}
+
+    def connection(self, org: str):
+        if org not in self.connections:
+            endpoint = self.endpoints.get(org)
+            if endpoint is None:
+                raise PipelineError(
+                    f"no directory connection configured for organisation {org!r}: add it to the "
+                    "connections file (--directory)"
+                )
+            self.connections[org] = connect(endpoint.uri, endpoint.bind_dn, endpoint.password)
+        return self.connections[org]
+
+    def close(self) -> None:
+        for conn in self.connections.values():
+            conn.unbind()
+        self.connections.clear()
+
+
+def plan(loaded: Loaded, session: Session, audit_path: Path, now: dt.datetime | None = None) -> Plan:
+    progress = progress_of(AuditLog(audit_path).ledger())
+    todo = pending(loaded.requests, progress)
+    snapshot = read_snapshot(loaded, todo, session.connection)
+    return make_plan(loaded.requests, loaded.inventory, snapshot, progress, now or _now())
+
+
+def apply(
+    loaded: Loaded,
+    session: Session,
+    audit_path: Path,
+    outbox: Outbox,
+    *,
+    now: dt.datetime | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[Plan, ApplyReport]:
+    """Plan from one snapshot and execute exactly that plan, holding the audit log's lock throughout."""
+    report = ApplyReport()
+    with ExitStack() as stack:
+        audit = stack.enter_context(AuditLog(audit_path))
+        progress = progress_of(audit.ledger())
+        todo = pending(loaded.requests, progress)
+        snapshot = read_snapshot(loaded, todo, session.connection)
+        the_plan = make_plan(loaded.requests, loaded.inventory, snapshot, progress, now or _now())
+        if on_plan:
+            on_plan(the_plan)
+        for org_code in sorted({rp.request.org for rp in the_plan.requests if not rp.done}):
+            org = loaded.inventory.organisations[org_code]
+            applier = Applier(org, LdapWriter(session.connection(org_code)), audit, outbox, on_progress)
+            report.recovered += applier.recover(the_plan, progress)
+            applier.apply(the_plan, report)
+    return the_plan, report
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

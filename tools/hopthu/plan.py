@@ -1,0 +1,500 @@
+"""(requests, one directory snapshot, the audit ledger) → the exact list of changes. Pure: no I/O.
+
+Requests are planned in order (document date, then id) against a *simulated* copy of the snapshot, so a
+request that locks an account created by an earlier request of the same run sees it. A request either plans
+completely or is refused with a reason — nothing of a refused request is applied.
+
+What is already done is left out, which makes apply idempotent and lets an interrupted run converge:
+- a request with a final audit record (applied or refused) plans nothing;
+- every change whose effect is visible in the directory (entry exists, attribute has its value, member
+  present, lock set…) is left out;
+- a one-time password is not visible, so the audit log decides: a completed ``set-password`` record, or an
+  intent followed by a password change on the server (``pwdChangedTime``), means it was done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from hopthu.model import (
+    AccountChange,
+    Change,
+    DirectoryAccount,
+    EntryKind,
+    Inventory,
+    Kind,
+    NewPerson,
+    NewUnitMailbox,
+    Op,
+    Organisation,
+    Request,
+    Snapshot,
+)
+
+LOCKED_FOREVER = "000001010000Z"  # ppolicy: locked until an administrator removes it
+EMAIL = "email"
+
+# Attributes an update may change, and the request field each comes from.
+PERSON_FIELDS = {"title": "position", "ou": "department", "telephoneNumber": "phone"}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the audit log says was already done (see ``hopthu.audit``)."""
+
+    finished: Mapping[str, str] = field(default_factory=dict)  # request id → "applied" | "refused"
+    completed: frozenset[tuple[str, str, str, str]] = frozenset()  # Change.key of completed changes
+    intents: Mapping[tuple[str, str, str, str], dt.datetime] = field(default_factory=dict)  # unfinished
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    request: Request
+    changes: tuple[Change, ...] = ()
+    refusal: str | None = None  # why the request cannot be applied (từ chối), None when it can
+    done: bool = False  # already applied or refused in an earlier run
+
+    @property
+    def state(self) -> str:
+        if self.done:
+            return "done"
+        if self.refusal:
+            return "refused"
+        return "changes" if self.changes else "nothing-to-do"
+
+
+@dataclass(frozen=True)
+class Plan:
+    requests: tuple[RequestPlan, ...]
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return tuple(c for rp in self.requests for c in rp.changes)
+
+    def counts(self) -> dict[str, int]:
+        """Counts in GitLab's Terraform-report shape: entries created, updated, deleted."""
+        ops = [c.op for c in self.changes]
+        create = sum(op is Op.CREATE for op in ops)
+        delete = sum(op is Op.DELETE for op in ops)
+        updated = {(c.org, c.uid) for c in self.changes if c.op not in (Op.CREATE, Op.DELETE)}
+        created_or_deleted = {(c.org, c.uid) for c in self.changes if c.op in (Op.CREATE, Op.DELETE)}
+        return {"create": create, "update": len(updated - created_or_deleted), "delete": delete}
+
+
+class Refused(Exception):
+    """A request cannot be applied; the message is the reason given back to the unit."""
+
+
+def clean_text(value: str) -> str:
+    """NFC, format characters (zero-width…) removed, whitespace collapsed: how names are stored."""
+    value = unicodedata.normalize("NFC", value)
+    value = "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
+    return " ".join(value.split())
+
+
+def same_name(a: str, b: str) -> bool:
+    return clean_text(a).casefold() == clean_text(b).casefold()
+
+
+def request_order(request: Request) -> tuple[dt.date, str]:
+    return (request.document.date, request.id)
+
+
+def touched_uids(requests: Iterable[Request]) -> dict[str, set[str]]:
+    """Per organisation, the usernames a set of requests reads or writes: what the reader must fetch."""
+    wanted: dict[str, set[str]] = {}
+    for request in requests:
+        for account in request.accounts:
+            if account.username:
+                wanted.setdefault(request.org, set()).add(account.username)
+    return wanted
+
+
+def make_plan(
+    requests: Iterable[Request],
+    inventory: Inventory,
+    snapshot: Snapshot,
+    progress: Progress,
+    now: dt.datetime,
+) -> Plan:
+    state = dict(snapshot.accounts)
+    planned = []
+    for request in sorted(requests, key=request_order):
+        if request.id in progress.finished:
+            planned.append(RequestPlan(request, done=True))
+            continue
+        org = inventory.organisations[request.org]
+        try:
+            changes = _plan_request(request, org, state, progress, now)
+        except Refused as refusal:
+            planned.append(RequestPlan(request, refusal=str(refusal)))
+            continue
+        for change in changes:
+            _simulate(state, change, org)
+        planned.append(RequestPlan(request, changes=tuple(sorted(changes, key=_op_rank))))
+    return Plan(tuple(planned))
+
+
+def _op_rank(change: Change) -> int:
+    return list(Op).index(change.op)
+
+
+def _plan_request(
+    request: Request,
+    org: Organisation,
+    state: dict[tuple[str, str], DirectoryAccount],
+    progress: Progress,
+    now: dt.datetime,
+) -> list[Change]:
+    planner = _RequestPlanner(request, org, state, progress, now)
+    changes: list[Change] = []
+    seen: set[str] = set()
+    for account in request.accounts:
+        if account.username is None:
+            raise Refused("an account has no username: run `hopthu assign` and review the result")
+        if account.username in seen:
+            raise Refused(f"account {account.username} appears twice in the request")
+        seen.add(account.username)
+        changes += planner.plan(account)
+    return changes
+
+
+@dataclass
+class _RequestPlanner:
+    request: Request
+    org: Organisation
+    state: dict[tuple[str, str], DirectoryAccount]
+    progress: Progress
+    now: dt.datetime
+
+    def plan(self, account) -> list[Change]:
+        kind = self.request.kind
+        if kind is Kind.CREATE:
+            if isinstance(account, NewPerson):
+                return self._create_person(account)
+            return self._create_mailbox(account)
+        try:
+            current = self._existing(account)
+        except _AlreadyDeleted:
+            return []
+        return {
+            Kind.UPDATE: self._update,
+            Kind.RESET_PASSWORD: self._reset_password,
+            Kind.LOCK: self._lock,
+            Kind.UNLOCK: self._unlock,
+            Kind.DELETE: self._delete,
+        }[kind](account, current)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _change(self, op: Op, uid: str, kind: EntryKind, before=None, after=None, group=None) -> Change:
+        return Change(
+            request=self.request.id,
+            org=self.org.code,
+            op=op,
+            uid=uid,
+            kind=kind,
+            before=before or {},
+            after=after or {},
+            group=group,
+        )
+
+    def _existing(self, account: AccountChange) -> DirectoryAccount:
+        current = self.state.get((self.org.code, account.username))
+        if current is None:
+            delete_key = (self.request.id, Op.DELETE.value, account.username, "")
+            if self.request.kind is Kind.DELETE and (
+                delete_key in self.progress.completed or delete_key in self.progress.intents
+            ):
+                raise _AlreadyDeleted
+            raise Refused(f"account {account.username} does not exist in {self.org.code}")
+        if account.full_name and not same_name(account.full_name, current.first("cn") or ""):
+            raise Refused(
+                f"account {account.username} belongs to {current.first('cn')!r}, "
+                f"not {clean_text(account.full_name)!r}: check the username"
+            )
+        owner = current.first("departmentNumber")
+        if owner != self.request.unit:
+            raise Refused(
+                f"account {account.username} belongs to unit {owner}, not {self.request.unit}: "
+                "a unit may only make requests for its own accounts"
+            )
+        return current
+
+    def _done(self, op: Op, uid: str, group: str = "") -> bool:
+        return (self.request.id, op.value, uid, group) in self.progress.completed
+
+    def _address(self, uid: str, unit: str) -> str:
+        return f"{uid}@{self.org.domain_of(unit)}"
+
+    def _mail_attrs(self, uid: str, unit: str) -> dict[str, tuple[str, ...]]:
+        return {
+            "mail": (self._address(uid, unit),),
+            "hopthuMailQuota": (str(self.org.mailbox_quota_mb * 1024 * 1024),),
+        }
+
+    def _memberships(self, uid, kind, wanted: Iterable[str], current: frozenset[str]) -> list[Change]:
+        unknown = sorted(set(wanted) - set(self.org.app_groups))
+        if unknown:
+            raise Refused(f"unknown application group(s) {', '.join(unknown)} in {self.org.code}")
+        adds = [self._change(Op.ADD_MEMBER, uid, kind, group=g) for g in sorted(set(wanted) - current)]
+        removes = [self._change(Op.REMOVE_MEMBER, uid, kind, group=g) for g in sorted(current - set(wanted))]
+        return adds + removes
+
+    # --- create (cấp mới) ------------------------------------------------------------------------
+
+    def _create_person(self, person: NewPerson) -> list[Change]:
+        uid = person.username
+        full_name = clean_text(person.full_name)
+        words = full_name.split()
+        entry: dict[str, tuple[str, ...]] = {
+            "objectClass": ("inetOrgPerson", "hopthuAccount"),
+            "uid": (uid,),
+            "cn": (full_name,),
+            "displayName": (full_name,),
+            "sn": (words[0],),
+            "givenName": (words[-1],),
+            "employeeNumber": (clean_text(person.staff_code),),
+            "title": (clean_text(person.position),),
+            "ou": (clean_text(person.department),),
+            "departmentNumber": (self.request.unit,),
+            "telephoneNumber": (clean_text(person.phone),),
+            "pwdReset": ("TRUE",),
+        }
+        if EMAIL in person.services:
+            entry |= self._mail_attrs(uid, self.request.unit)
+        groups = [s for s in person.services if s != EMAIL]
+        return self._create(uid, EntryKind.PERSON, entry, groups, person.staff_code)
+
+    def _create_mailbox(self, mailbox: NewUnitMailbox) -> list[Change]:
+        uid = mailbox.username
+        name = clean_text(mailbox.unit_name)
+        manager = mailbox.manager
+        entry = {
+            "objectClass": ("inetOrgPerson", "hopthuAccount", "hopthuUnitMailbox"),
+            "uid": (uid,),
+            "cn": (name,),
+            "displayName": (name,),
+            "sn": (name,),
+            "o": (clean_text(mailbox.parent_agency),),
+            "departmentNumber": (self.request.unit,),
+            "telephoneNumber": (clean_text(mailbox.phone),),
+            "pwdReset": ("TRUE",),
+            **self._mail_attrs(uid, self.request.unit),
+            **_manager_attrs(manager),
+        }
+        return self._create(uid, EntryKind.MAILBOX, entry, [], None)
+
+    def _create(self, uid, kind, entry, groups, staff_code) -> list[Change]:
+        current = self.state.get((self.org.code, uid))
+        changes = []
+        if current is None:
+            changes.append(self._change(Op.CREATE, uid, kind, after=entry))
+            member_of: frozenset[str] = frozenset()
+        elif self._is_this_account(current, kind, entry, staff_code):
+            member_of = current.groups  # created by this request in an earlier, interrupted run
+        else:
+            raise Refused(
+                f"username {uid} was taken after review (held by {current.first('cn')!r}): "
+                "open a new request with a newly assigned username"
+            )
+        return changes + self._memberships(uid, kind, groups, member_of)
+
+    def _is_this_account(self, current: DirectoryAccount, kind, entry, staff_code) -> bool:
+        if current.kind is not kind or current.first("departmentNumber") != self.request.unit:
+            return False
+        if staff_code is not None:
+            return current.first("employeeNumber") == clean_text(staff_code)
+        return current.first("cn") == entry["cn"][0]
+
+    # --- update (thay đổi) -----------------------------------------------------------------------
+
+    def _update(self, change: AccountChange, current: DirectoryAccount) -> list[Change]:
+        uid, kind = current.uid, current.kind
+        before: dict[str, tuple[str, ...]] = {}
+        after: dict[str, tuple[str, ...]] = {}
+
+        def wish(attr: str, value: str | None) -> None:
+            if value is None:
+                return
+            value = clean_text(value)
+            if current.attrs.get(attr.lower(), ()) != (value,):
+                before[attr] = current.attrs.get(attr.lower(), ())
+                after[attr] = (value,)
+
+        if change.full_name is not None:
+            if kind is EntryKind.MAILBOX:
+                raise Refused(f"{uid} is a unit mailbox: rename the unit with unit_name, not full_name")
+            words = clean_text(change.full_name).split()
+            for attr, value in (("cn", change.full_name), ("displayName", change.full_name)):
+                wish(attr, value)
+            wish("sn", words[0])
+            wish("givenName", words[-1])
+        for attr, field_name in PERSON_FIELDS.items():
+            wish(attr, getattr(change, field_name))
+        if change.manager is not None:
+            if kind is not EntryKind.MAILBOX:
+                raise Refused(f"{uid} is a person account: only a unit mailbox has a manager")
+            for attr, value in _manager_attrs(change.manager).items():
+                wish(attr, value[0])
+
+        changes = []
+        if after:
+            changes.append(self._change(Op.MODIFY, uid, kind, before, after))
+        changes += self._move(change, current)
+        changes += self._services(change, current)
+        if change.manager is not None and not self._password_done(uid):
+            # Handover (bàn giao): the new manager gets a new password; the old one stops working.
+            changes.append(self._change(Op.SET_PASSWORD, uid, kind, after={"pwdReset": ("TRUE",)}))
+        return changes
+
+    def _move(self, change: AccountChange, current: DirectoryAccount) -> list[Change]:
+        new_unit = change.unit
+        if new_unit is None or new_unit == current.first("departmentNumber"):
+            return []
+        if new_unit not in self.org.units:
+            raise Refused(f"unit {new_unit} is not a unit of {self.org.code} (see the inventory)")
+        before = {"departmentNumber": current.attrs.get("departmentnumber", ())}
+        after = {"departmentNumber": (new_unit,)}
+        if current.first("mail"):
+            new_mail = self._address(current.uid, new_unit)
+            if new_mail != current.first("mail"):
+                before["mail"] = current.attrs.get("mail", ())
+                after["mail"] = (new_mail,)
+        return [self._change(Op.MOVE, current.uid, current.kind, before, after)]
+
+    def _services(self, change: AccountChange, current: DirectoryAccount) -> list[Change]:
+        if change.services is None:
+            return []
+        changes = self._memberships(
+            current.uid, current.kind, [s for s in change.services if s != EMAIL], current.groups
+        )
+        has_mail = current.first("mail") is not None
+        if (EMAIL in change.services) != has_mail:
+            unit = change.unit or current.first("departmentNumber") or self.request.unit
+            if has_mail:
+                before = {a: current.attrs.get(a.lower(), ()) for a in ("mail", "hopthuMailQuota")}
+                after = {"mail": (), "hopthuMailQuota": ()}
+            else:
+                before = {"mail": (), "hopthuMailQuota": ()}
+                after = self._mail_attrs(current.uid, unit)
+            changes.append(self._change(Op.MODIFY, current.uid, current.kind, before, after))
+        return changes
+
+    # --- passwords, lock, unlock, delete ---------------------------------------------------------
+
+    def _password_done(self, uid: str) -> bool:
+        if self._done(Op.SET_PASSWORD, uid):
+            return True
+        started = self.progress.intents.get((self.request.id, Op.SET_PASSWORD.value, uid, ""))
+        if started is None:
+            return False
+        # Interrupted after the intent: the server's pwdChangedTime tells whether the write took effect.
+        current = self.state.get((self.org.code, uid))
+        changed = _parse_generalized_time(current.first("pwdChangedTime")) if current else None
+        return changed is not None and changed >= started.replace(microsecond=0)
+
+    def _reset_password(self, account: AccountChange, current: DirectoryAccount) -> list[Change]:
+        if current.locked_at is not None:
+            raise Refused(f"account {current.uid} is locked (khóa): unlock it before a password reset")
+        if self._password_done(current.uid):
+            return []
+        return [self._change(Op.SET_PASSWORD, current.uid, current.kind, after={"pwdReset": ("TRUE",)})]
+
+    def _lock(self, account: AccountChange, current: DirectoryAccount) -> list[Change]:
+        if current.locked_at is not None:
+            return []
+        stamp = _generalized_time(self.now)
+        after = {"pwdAccountLockedTime": (LOCKED_FOREVER,), "hopthuLockedTime": (stamp,)}
+        return [self._change(Op.LOCK, current.uid, current.kind, before={}, after=after)]
+
+    def _unlock(self, account: AccountChange, current: DirectoryAccount) -> list[Change]:
+        if current.locked_at is None:
+            return []
+        before = {
+            "pwdAccountLockedTime": current.attrs.get("pwdaccountlockedtime", ()),
+            "hopthuLockedTime": current.attrs.get("hopthulockedtime", ()),
+        }
+        return [self._change(Op.UNLOCK, current.uid, current.kind, before=before, after={})]
+
+    def _delete(self, account: AccountChange, current: DirectoryAccount) -> list[Change]:
+        if current.locked_at is None:
+            raise Refused(
+                f"account {current.uid} is not locked: lock (khóa) it first, delete after retention"
+            )
+        earliest = current.locked_at + dt.timedelta(days=self.org.retention_days)
+        if self.now < earliest:
+            raise Refused(
+                f"account {current.uid} was locked on {current.locked_at:%d/%m/%Y}; {self.org.code} keeps "
+                f"locked accounts {self.org.retention_days} days, delete from {earliest:%d/%m/%Y}"
+            )
+        removes = [
+            self._change(Op.REMOVE_MEMBER, current.uid, current.kind, group=g) for g in sorted(current.groups)
+        ]
+        keep = {a: v for a, v in current.attrs.items() if a in ("cn", "mail", "departmentnumber", "uid")}
+        return [*removes, self._change(Op.DELETE, current.uid, current.kind, before=keep)]
+
+
+class _AlreadyDeleted(Refused):
+    """Not a refusal: the delete took effect in an earlier, interrupted run."""
+
+
+def _manager_attrs(manager) -> dict[str, tuple[str, ...]]:
+    attrs = {
+        "hopthuManagerName": manager.name,
+        "hopthuManagerPhone": manager.phone,
+        "hopthuManagerMail": manager.email,
+        "hopthuManagerTitle": manager.position,
+    }
+    return {k: (clean_text(v),) for k, v in attrs.items() if v}
+
+
+def _generalized_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y%m%d%H%M%SZ")
+
+
+def _parse_generalized_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.strptime(value[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+
+
+def _simulate(state: dict[tuple[str, str], DirectoryAccount], change: Change, org: Organisation) -> None:
+    """Apply a planned change to the in-memory state, so later requests of the same run see it."""
+    key = (change.org, change.uid)
+    current = state.get(key)
+    if change.op is Op.CREATE:
+        attrs = {k.lower(): v for k, v in change.after.items()}
+        state[key] = DirectoryAccount(change.uid, "", change.kind, attrs, frozenset(), None, True)
+        return
+    if current is None:
+        return
+    if change.op is Op.DELETE:
+        del state[key]
+    elif change.op is Op.ADD_MEMBER:
+        state[key] = replace(current, groups=current.groups | {change.group})
+    elif change.op is Op.REMOVE_MEMBER:
+        state[key] = replace(current, groups=current.groups - {change.group})
+    elif change.op is Op.LOCK:
+        locked_at = _parse_generalized_time(change.after["hopthuLockedTime"][0])
+        state[key] = replace(current, attrs=_merged(current.attrs, change.after), locked_at=locked_at)
+    elif change.op is Op.UNLOCK:
+        attrs = {
+            k: v for k, v in current.attrs.items() if k not in ("pwdaccountlockedtime", "hopthulockedtime")
+        }
+        state[key] = replace(current, attrs=attrs, locked_at=None)
+    elif change.op in (Op.MODIFY, Op.MOVE, Op.SET_PASSWORD):
+        state[key] = replace(current, attrs=_merged(current.attrs, change.after))
+
+
+def _merged(attrs: Mapping[str, tuple[str, ...]], after: Mapping[str, tuple[str, ...]]):
+    merged = dict(attrs)
+    for attr, values in after.items():
+        if values:
+            merged[attr.lower()] = values
+        else:
+            merged.pop(attr.lower(), None)
+    return merged

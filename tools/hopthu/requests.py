@@ -1,0 +1,650 @@
+"""Request files → validated ``Request`` objects, or findings saying what is wrong and where.
+
+A request is one file ``requests/<org>/<unit>/<year>/<id>.yaml``. Checks, in order:
+
+1. the file itself: readable plain YAML, no national ID number anywhere (not even in a comment);
+2. the schema (``schemas/request.schema.json``), each violation located at the offending field;
+3. the inventory and the file's place: known org and unit, folder = org/unit/year of the document date,
+   file name = id, the requester is one the inventory lists for the unit, known application groups;
+4. usernames: every ``create`` account has one (``hopthu assign`` writes it) that the org's naming rule
+   admits, that is not reserved and that no other request gives; the same person is not asked for twice;
+5. across files: ids are unique; with ``base_ref``, a request that existed at that git ref is unchanged.
+
+Checks 3–5 run on every part of a file the schema accepted, so one run reports every problem. Cross-file
+checks look at every request under ``<repo_root>/requests`` even when only some files are checked, so a
+new request cannot take an id or a username an existing one already has.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hopthu.findings import Finding, field_name, schema_problems, schema_validator, sort_findings
+from hopthu.inventory import SCHEMA_DIR
+from hopthu.model import (
+    Account,
+    AccountChange,
+    Document,
+    Inventory,
+    Kind,
+    Manager,
+    NewPerson,
+    NewUnitMailbox,
+    Organisation,
+    Request,
+    Requester,
+)
+from hopthu.naming import NamingError, Rule, address_problem, compile_rule, parse_name, rule_admits
+from hopthu.yamlsafe import Document as YamlDocument
+from hopthu.yamlsafe import YamlError, load
+
+REQUESTS_DIR = "requests"
+SUFFIX = ".yaml"
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")  # the schema's pattern for `id`
+EMAIL_SERVICE = "email"
+UPDATE_FIELDS = ("full_name", "position", "department", "phone", "unit", "services", "manager")
+# A CMND has 9 digits, a CCCD 12: a run of exactly that many digits is treated as an identity number.
+NATIONAL_ID = re.compile(r"(?<![0-9])(?:[0-9]{12}|[0-9]{9})(?![0-9])")
+
+FieldPath = tuple[str | int, ...]
+
+
+class GitError(Exception):
+    """git could not answer (not a repository, unknown ref…); the message says what git said."""
+
+
+@dataclass
+class CheckedFile:
+    """One request file after checking: its parsed content (when readable) and its findings."""
+
+    path: Path
+    shown: str  # the path as findings print it
+    document: YamlDocument | None = None
+    request: Request | None = None  # built only when the file has no error at all but missing usernames
+    findings: list[Finding] = field(default_factory=list)
+    # Top-level fields and ("accounts", i) items that break the schema: checks needing them are skipped.
+    damaged: set[FieldPath] = field(default_factory=set)
+
+    def add(self, where: FieldPath, message: str, rule: str) -> None:
+        line, col = self.document.locate(where) if self.document else (1, 1)
+        self.findings.append(Finding(self.shown, line, col, message, rule))
+
+    def intact(self, *parts: FieldPath) -> bool:
+        """True when the file was parsed as a mapping and none of ``parts`` breaks the schema."""
+        return self.document is not None and () not in self.damaged and not self.damaged.intersection(parts)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        assert self.document is not None and isinstance(self.document.data, dict)
+        return self.document.data
+
+
+def person_rule(patterns: tuple[str, ...]) -> Rule:
+    return compile_rule(patterns)  # compile_rule caches: this costs a dictionary look-up
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (as compilers print paths)."""
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(os.getcwd()))
+    except ValueError:
+        return str(path)
+
+
+def request_files(paths: Iterable[Path]) -> list[Path]:
+    """The request files named by ``paths``: files as given, directories searched for *.yaml and *.yml.
+
+    A path that does not exist is kept, so the check reports it instead of skipping it silently.
+    """
+    found: dict[str, Path] = {}  # absolute path (cheaper than resolving links, enough here) -> as given
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            candidates = [
+                p
+                for p in path.rglob("*")
+                if p.suffix in (".yaml", ".yml")
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            ]
+        else:
+            candidates = [path]
+        for candidate in candidates:
+            found.setdefault(os.path.abspath(candidate), candidate)
+    return sorted(found.values(), key=str)
+
+
+def load_requests(
+    paths: Iterable[Path],
+    inventory: Inventory,
+    *,
+    base_ref: str | None = None,
+    repo_root: Path | None = None,
+) -> tuple[list[Request], list[Finding]]:
+    """Check the request files in ``paths`` (files or directories).
+
+    Returns the requests of the files without errors, sorted by (document date, id), and every finding
+    of every file. ``repo_root`` (default: the working directory) is where ``requests/`` and git live.
+    Raises ``GitError`` when ``base_ref`` is given and git cannot compare with it.
+    """
+    paths = list(paths)
+    checked = check_files(request_files(paths), inventory, repo_root=repo_root)
+    findings = [finding for item in checked for finding in item.findings]
+    if base_ref is not None:
+        findings += immutability_findings(paths, base_ref, repo_root or Path.cwd())
+    requests = [
+        item.request
+        for item in checked
+        if item.request is not None and not any(f.severity == "error" for f in item.findings)
+    ]
+    return sort_requests(requests), sort_findings(findings)
+
+
+def sort_requests(requests: Iterable[Request]) -> list[Request]:
+    return sorted(requests, key=lambda r: (r.document.date, r.id))
+
+
+def check_files(
+    files: Sequence[Path], inventory: Inventory, *, repo_root: Path | None = None
+) -> list[CheckedFile]:
+    """Check ``files``; the other request files under ``<repo_root>/requests`` take part in the cross-file
+    checks (ids, usernames) but their own problems are not reported."""
+    return check_tree(files, inventory, repo_root=repo_root)[0]
+
+
+def check_tree(
+    files: Sequence[Path], inventory: Inventory, *, repo_root: Path | None = None
+) -> tuple[list[CheckedFile], list[CheckedFile]]:
+    """Like ``check_files``, also returning the other request files of the repository, checked."""
+    checked = [check_file(path, inventory) for path in files]
+    root = (repo_root or Path.cwd()) / REQUESTS_DIR
+    mine = {os.path.abspath(path) for path in files}
+    others = (
+        [check_file(p, inventory) for p in request_files([root]) if os.path.abspath(p) not in mine]
+        if root.is_dir()
+        else []
+    )
+    _check_unique_ids(checked, others)
+    _check_username_collisions(checked, others)
+    return checked, others
+
+
+def check_file(path: Path, inventory: Inventory) -> CheckedFile:
+    """Every check that needs only this file and the inventory."""
+    item = CheckedFile(path, shown_path(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        item.add((), "no such file", "file-missing")
+        return item
+    except (OSError, UnicodeDecodeError) as error:
+        item.add((), f"cannot read the file as UTF-8 text: {error}", "file-unreadable")
+        return item
+    item.findings += _national_id_findings(item.shown, text)
+    try:
+        item.document = load(text)
+    except YamlError as error:
+        item.findings += [
+            Finding(item.shown, p.line, p.col, p.message, f"yaml-{p.rule}") for p in error.problems
+        ]
+        return item
+    if not isinstance(item.document.data, dict):
+        item.add((), "a request must be a mapping of fields (id, org, unit, kind, …)", "schema-type")
+        item.damaged.add(())
+        return item
+    for where, finding in schema_problems(
+        schema_validator(SCHEMA_DIR / "request.schema.json"), item.document, item.shown
+    ):
+        item.findings.append(finding)
+        item.damaged.add(_damaged_part(where))
+    _check_dates(item)
+    org = _check_place(item, inventory)
+    if org is not None:
+        _check_requester(item, org)
+        _check_accounts(item, org)
+    if not item.damaged and not any(f.rule == "date-invalid" for f in item.findings):
+        item.request = _build_request(item)
+    return item
+
+
+def _damaged_part(where: FieldPath) -> FieldPath:
+    """The part a schema problem at ``where`` spoils: one account, or one top-level field."""
+    return where[:2] if where[:1] == ("accounts",) and len(where) > 1 else where[:1]
+
+
+def _accounts(item: CheckedFile) -> list[tuple[FieldPath, dict[str, Any]]]:
+    """(path, account) of each account the schema accepted (none when the kind or list is broken)."""
+    if not item.intact(("kind",), ("accounts",)):
+        return []
+    return [
+        (("accounts", index), account)
+        for index, account in enumerate(item.data["accounts"])
+        if item.intact(("accounts", index))
+    ]
+
+
+def _national_id_findings(shown: str, text: str) -> list[Finding]:
+    """Identity numbers must never reach git history; the message does not repeat the number."""
+    findings = []
+    for line_number, line in enumerate(text.splitlines(), 1):
+        for match in NATIONAL_ID.finditer(line):
+            kind = "CCCD" if len(match.group()) == 12 else "CMND"
+            findings.append(
+                Finding(
+                    shown,
+                    line_number,
+                    match.start() + 1,
+                    f"this looks like a national ID number ({kind}, {len(match.group())} digits): identity "
+                    "numbers must never be stored in the repository; remove it (a staff code is enough)",
+                    "national-id",
+                )
+            )
+    return findings
+
+
+def _parse_date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _check_dates(item: CheckedFile) -> None:
+    document_date = None
+    if item.intact(("document",)):
+        document_date = _parse_date(item.data["document"]["date"])
+        if document_date is None:
+            item.add(
+                ("document", "date"), "document.date is not a real date: write YYYY-MM-DD", "date-invalid"
+            )
+    for here, account in _accounts(item):
+        if "birth_date" not in account:
+            continue
+        born = _parse_date(account["birth_date"])
+        where = (*here, "birth_date")
+        if born is None:
+            item.add(where, f"{field_name(where)} is not a real date: write YYYY-MM-DD", "date-invalid")
+        elif document_date is not None and born >= document_date:
+            item.add(where, f"{field_name(where)} is not before the document date", "date-invalid")
+
+
+def _check_place(item: CheckedFile, inventory: Inventory) -> Organisation | None:
+    """Known org and unit, and the file where the layout says it belongs. Returns the org when known."""
+    if not item.intact(("org",)):
+        return None
+    data = item.data
+    org = inventory.organisations.get(data["org"])
+    if org is None:
+        known = ", ".join(sorted(inventory.organisations)) or "none"
+        item.add(("org",), f"unknown organisation '{data['org']}': the inventory has {known}", "org-unknown")
+        return None
+    if item.intact(("unit",)) and data["unit"] not in org.units:
+        known = ", ".join(sorted(org.units))
+        item.add(
+            ("unit",),
+            f"unknown unit '{data['unit']}' of {org.code}: the inventory has {known}",
+            "unit-unknown",
+        )
+    if item.intact(("id",)) and item.path.name != f"{data['id']}{SUFFIX}":
+        item.add(
+            ("id",), f"the file name must be the id: rename the file to {data['id']}{SUFFIX}", "file-name"
+        )
+    if not item.intact(("id",), ("unit",), ("document",)):
+        return org
+    year = data["document"]["date"][:4]
+    expected = f"{REQUESTS_DIR}/{data['org']}/{data['unit']}/{year}/{data['id']}{SUFFIX}"
+    folders = Path(os.path.abspath(item.path)).parent.parts
+    # The folder right above the file is the year, above it the unit, then the organisation.
+    for depth, (key, want) in enumerate(
+        ((("document", "date"), year), (("unit",), data["unit"]), (("org",), data["org"])), 1
+    ):
+        got = folders[-depth] if len(folders) >= depth else ""
+        if got != want:
+            item.add(
+                key,
+                f"the file is in folder '{got}' but {field_name(key)} says '{want}': move it to {expected}",
+                "file-place",
+            )
+    return org
+
+
+def _name_key(name: str) -> str:
+    """A person's name as compared for identity: spelling variants (case, Unicode form, spaces) ignored."""
+    try:
+        return str(parse_name(name))
+    except NamingError:
+        return " ".join(name.casefold().split())
+
+
+def _check_requester(item: CheckedFile, org: Organisation) -> None:
+    if not item.intact(("unit",), ("requester",)):
+        return
+    unit = org.units.get(item.data["unit"])
+    if unit is None:
+        return
+    name = item.data["requester"]["name"]
+    if _name_key(name) not in {_name_key(r.name) for r in unit.requesters}:
+        listed = ", ".join(r.name for r in unit.requesters)
+        item.add(
+            ("requester", "name"),
+            f"requester '{name}' is not listed for unit {unit.code} in the inventory ({listed}): only they "
+            "may ask for accounts; ask IT to add the requester to the inventory",
+            "requester-unknown",
+        )
+
+
+def _check_accounts(item: CheckedFile, org: Organisation) -> None:
+    accounts = _accounts(item)
+    if not accounts:
+        return
+    kind = Kind(item.data["kind"])
+    usernames: dict[str, FieldPath] = {}
+    for here, account in accounts:
+        _check_services(item, org, here, account)
+        if kind is Kind.CREATE:
+            _check_new_account(item, org, here, account)
+            continue
+        username = account["username"]
+        if username in usernames:
+            item.add(
+                (*here, "username"),
+                f"{field_name(here)}: '{username}' is already named in {field_name(usernames[username])}: "
+                "name each account once",
+                "account-duplicate",
+            )
+        usernames.setdefault(username, here)
+        if kind is Kind.UPDATE:
+            _check_update(item, org, here, account)
+    if kind is Kind.CREATE:
+        _check_same_person(item, accounts)
+
+
+def _check_services(item: CheckedFile, org: Organisation, here: FieldPath, account: dict[str, Any]) -> None:
+    for position, service in enumerate(account.get("services", [])):
+        if service != EMAIL_SERVICE and service not in org.app_groups:
+            known = ", ".join([EMAIL_SERVICE, *sorted(org.app_groups)])
+            where = (*here, "services", position)
+            item.add(
+                where,
+                f"{field_name(where)}: unknown service '{service}' for {org.code}: use {known}",
+                "service-unknown",
+            )
+
+
+def _check_new_account(
+    item: CheckedFile, org: Organisation, here: FieldPath, account: dict[str, Any]
+) -> None:
+    is_unit = account.get("type") == "unit"
+    name_field = "unit_name" if is_unit else "full_name"
+    if not is_unit:
+        try:
+            parse_name(account["full_name"])
+        except NamingError as error:
+            item.add((*here, "full_name"), f"{field_name((*here, 'full_name'))}: {error}", "name-invalid")
+            return
+    username = account.get("username")
+    if username is None:
+        item.add(
+            here,
+            f"{field_name(here)}: no username yet for '{account[name_field]}': "
+            f"run `hopthu assign {item.shown}`",
+            "username-missing",
+        )
+        return
+    where = (*here, "username")
+    problem = address_problem(username)
+    if problem is not None:
+        item.add(
+            where, f"{field_name(where)}: '{username}' is not a valid address: {problem}", "username-invalid"
+        )
+        return
+    if username in org.reserved:
+        item.add(
+            where,
+            f"{field_name(where)}: '{username}' is a reserved name of {org.code}: remove the username "
+            "and run `hopthu assign`",
+            "username-reserved",
+        )
+    if is_unit:
+        return  # unit mailbox names are suggested, not prescribed: any free address will do
+    born = _parse_date(account["birth_date"]) if "birth_date" in account else None
+    unit = item.data["unit"] if item.intact(("unit",)) else None
+    if not rule_admits(username, account["full_name"], person_rule(org.naming_rule), born=born, unit=unit):
+        rule = ", ".join(org.naming_rule)
+        item.add(
+            where,
+            f"{field_name(where)}: '{username}' is not what the naming rule of {org.code} ({rule}) gives for "
+            f"'{account['full_name']}': remove it and run `hopthu assign {item.shown}`",
+            "username-rule",
+        )
+
+
+def _check_update(item: CheckedFile, org: Organisation, here: FieldPath, account: dict[str, Any]) -> None:
+    if not any(name in account for name in UPDATE_FIELDS):
+        item.add(
+            here,
+            f"{field_name(here)}: an update must change something: add one of {', '.join(UPDATE_FIELDS)}",
+            "update-empty",
+        )
+    if "unit" in account and account["unit"] not in org.units:
+        where = (*here, "unit")
+        item.add(
+            where,
+            f"{field_name(where)}: unknown unit '{account['unit']}' of {org.code}: the inventory has "
+            f"{', '.join(sorted(org.units))}",
+            "unit-unknown",
+        )
+    if "full_name" in account:
+        try:
+            parse_name(account["full_name"])
+        except NamingError as error:
+            item.add((*here, "full_name"), f"{field_name((*here, 'full_name'))}: {error}", "name-invalid")
+
+
+def _check_same_person(item: CheckedFile, accounts: list[tuple[FieldPath, dict[str, Any]]]) -> None:
+    """The same person asked for twice: same staff code, or same name and birth date (both may be absent)."""
+    seen_codes: dict[str, FieldPath] = {}
+    seen_names: dict[tuple[str, str | None], FieldPath] = {}
+    for here, account in accounts:
+        if account.get("type") == "unit":
+            continue
+        code = account["staff_code"].strip().casefold()
+        key = (_name_key(account["full_name"]), account.get("birth_date"))
+        if code in seen_codes:
+            where = (*here, "staff_code")
+            item.add(
+                where,
+                f"{field_name(where)}: the same staff code as {field_name(seen_codes[code])}: "
+                "one account per person",
+                "person-duplicate",
+            )
+        elif key in seen_names:
+            where = (*here, "full_name")
+            item.add(
+                where,
+                f"{field_name(where)}: the same name and birth date as {field_name(seen_names[key])}: "
+                "remove the duplicate, or give both birth_date if they are two people",
+                "person-duplicate",
+            )
+        seen_codes.setdefault(code, here)
+        seen_names.setdefault(key, here)
+
+
+# --- across files ----------------------------------------------------------------------------------
+
+
+def _check_unique_ids(checked: list[CheckedFile], others: list[CheckedFile]) -> None:
+    by_id: dict[str, list[CheckedFile]] = defaultdict(list)
+    for item in (*checked, *others):
+        if item.intact(("id",)):
+            by_id[item.data["id"]].append(item)
+    for item in checked:
+        if not item.intact(("id",)):
+            continue
+        same = [other.shown for other in by_id[item.data["id"]] if other is not item]
+        if same:
+            item.add(
+                ("id",),
+                f"id '{item.data['id']}' is also the id of {', '.join(same)}: ids are unique; "
+                "choose another id and rename the file",
+                "id-duplicate",
+            )
+
+
+def _check_username_collisions(checked: list[CheckedFile], others: list[CheckedFile]) -> None:
+    """A new account's username must not be given by any other request of the same organisation."""
+    given: dict[tuple[str, str], list[tuple[CheckedFile, FieldPath]]] = defaultdict(list)
+    for item in (*checked, *others):
+        for here, username in _new_usernames(item):
+            given[(item.data["org"], username)].append((item, here))
+    for item in checked:
+        for here, username in _new_usernames(item):
+            clashes = [
+                (other, at)
+                for other, at in given[(item.data["org"], username)]
+                if (other, at) != (item, here)
+            ]
+            if not clashes:
+                continue
+            where_else = ", ".join(
+                field_name(at) if other is item else f"{other.shown} ({field_name(at)})"
+                for other, at in clashes
+            )
+            where = (*here, "username")
+            item.add(
+                where,
+                f"{field_name(where)}: '{username}' is also given by {where_else}: an address belongs to one "
+                f"account; remove it and run `hopthu assign {item.shown}`",
+                "username-taken",
+            )
+
+
+def _new_usernames(item: CheckedFile) -> list[tuple[FieldPath, str]]:
+    """(path, username) of each new account of a ``create`` request that already has a username."""
+    if not item.intact(("org",)) or item.data.get("kind") != Kind.CREATE:
+        return []
+    return [(here, account["username"]) for here, account in _accounts(item) if account.get("username")]
+
+
+def new_usernames_by_org(items: Iterable[CheckedFile]) -> dict[str, set[str]]:
+    """Every username that ``create`` requests among ``items`` give, per organisation."""
+    taken: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        for _, username in _new_usernames(item):
+            taken[item.data["org"]].add(username)
+    return taken
+
+
+# --- from checked data to the model ----------------------------------------------------------------
+
+
+def _manager(raw: dict[str, Any]) -> Manager:
+    return Manager(name=raw["name"], phone=raw["phone"], email=raw.get("email"), position=raw.get("position"))
+
+
+def _account(kind: Kind, raw: dict[str, Any]) -> Account:
+    if kind is Kind.CREATE and raw.get("type") == "unit":
+        return NewUnitMailbox(
+            unit_name=raw["unit_name"],
+            parent_agency=raw["parent_agency"],
+            manager=_manager(raw["manager"]),
+            phone=raw["phone"],
+            username=raw.get("username"),
+        )
+    if kind is Kind.CREATE:
+        return NewPerson(
+            full_name=raw["full_name"],
+            staff_code=raw["staff_code"],
+            position=raw["position"],
+            department=raw["department"],
+            phone=raw["phone"],
+            services=tuple(raw["services"]),
+            username=raw.get("username"),
+            birth_date=_parse_date(raw["birth_date"]) if "birth_date" in raw else None,
+        )
+    return AccountChange(
+        username=raw["username"],
+        full_name=raw.get("full_name"),
+        position=raw.get("position"),
+        department=raw.get("department"),
+        phone=raw.get("phone"),
+        unit=raw.get("unit"),
+        services=tuple(raw["services"]) if "services" in raw else None,
+        manager=_manager(raw["manager"]) if "manager" in raw else None,
+    )
+
+
+def _build_request(item: CheckedFile) -> Request:
+    data = item.data
+    kind = Kind(data["kind"])
+    document = data["document"]
+    requester = data["requester"]
+    return Request(
+        id=data["id"],
+        org=data["org"],
+        unit=data["unit"],
+        kind=kind,
+        document=Document(
+            number=document["number"], date=dt.date.fromisoformat(document["date"]), signer=document["signer"]
+        ),
+        requester=Requester(
+            name=requester["name"],
+            position=requester["position"],
+            phone=requester["phone"],
+            email=requester["email"],
+        ),
+        reason=data["reason"],
+        accounts=tuple(_account(kind, raw) for raw in data["accounts"]),
+        path=item.path,
+    )
+
+
+# --- merged requests are immutable (--base) --------------------------------------------------------
+
+
+def _git(repo_root: Path, *args: str) -> str:
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(repo_root), *args], capture_output=True, text=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise GitError(f"cannot run git: {error}") from None
+    if result.returncode != 0:
+        raise GitError(f"git {' '.join(args)}: {result.stderr.strip() or 'failed'}")
+    return result.stdout
+
+
+def immutability_findings(paths: Iterable[Path], base_ref: str, repo_root: Path) -> list[Finding]:
+    """A request file that existed at ``base_ref`` must be neither modified nor deleted.
+
+    Compares ``base_ref`` with the working tree (so uncommitted edits count too), restricted to ``paths``.
+    """
+    top = Path(_git(repo_root, "rev-parse", "--show-toplevel").strip())
+    _git(repo_root, "cat-file", "-e", f"{base_ref}^{{commit}}")
+    pathspecs = [os.path.relpath(Path(p).resolve(), top.resolve()) for p in paths]
+    out = _git(top, "diff", "--name-status", "--no-renames", "-z", base_ref, "--", *pathspecs)
+    fields = out.split("\0")
+    findings = []
+    for status, name in zip(fields[0::2], fields[1::2], strict=False):
+        if status == "A" or not name.endswith((".yaml", ".yml")):
+            continue
+        what = "deleted" if status == "D" else "modified"
+        findings.append(
+            Finding(
+                shown_path(top / name),
+                1,
+                1,
+                f"this request existed at {base_ref} and was {what}: merged requests never change; restore "
+                f"it (git checkout {base_ref} -- {name}) and write a new request for the correction",
+                "request-immutable",
+            )
+        )
+    return findings
