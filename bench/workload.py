@@ -13,12 +13,82 @@ from pathlib import Path
 from hopthu.model import Organisation
 from hopthu.naming import generate_batch
 
-SURNAMES = "Nguyễn Trần Lê Phạm Hoàng Huỳnh Phan Vũ Võ Đặng Bùi Đỗ Hồ Ngô Dương Lý Đàng Ksor".split()
-MIDDLES = "Văn Thị Hữu Đức Minh Ngọc Thanh Quang Xuân Thu Kim Hoài Bảo Gia Khánh Mỹ".split()
-GIVENS = (
-    "An Bình Chi Dũng Giang Hà Hải Hạnh Hiếu Hoa Hùng Hương Khánh Lan Linh Long Mai Minh Nam Nga Ngân "
-    "Nhung Phong Phúc Quân Sơn Tâm Thảo Trang Tuấn Vân Vy Yến Thọ Đạt Lộc"
-).split()
+SURNAMES = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+    "Lý",
+    "Đàng",
+    "Ksor",
+]
+MIDDLES = [
+    "Văn",
+    "Thị",
+    "Hữu",
+    "Đức",
+    "Minh",
+    "Ngọc",
+    "Thanh",
+    "Quang",
+    "Xuân",
+    "Thu",
+    "Kim",
+    "Hoài",
+    "Bảo",
+    "Gia",
+    "Khánh",
+    "Mỹ",
+]
+GIVENS = [
+    "An",
+    "Bình",
+    "Chi",
+    "Dũng",
+    "Giang",
+    "Hà",
+    "Hải",
+    "Hạnh",
+    "Hiếu",
+    "Hoa",
+    "Hùng",
+    "Hương",
+    "Khánh",
+    "Lan",
+    "Linh",
+    "Long",
+    "Mai",
+    "Minh",
+    "Nam",
+    "Nga",
+    "Ngân",
+    "Nhung",
+    "Phong",
+    "Phúc",
+    "Quân",
+    "Sơn",
+    "Tâm",
+    "Thảo",
+    "Trang",
+    "Tuấn",
+    "Vân",
+    "Vy",
+    "Yến",
+    "Thọ",
+    "Đạt",
+    "Lộc",
+]
 
 
 def full_names(count: int, seed: int = 7) -> list[str]:

@@ -23,6 +23,8 @@ import pytest
 
 from hopthu.model import AppGroup, Organisation, Unit
 
+pytest_plugins = ["mailfixtures"]  # real Dovecot + Postfix: tests/mailfixtures.py
+
 SLAPD_FIXTURES = frozenset({"slapd_server", "directory", "start_directory"})
 
 

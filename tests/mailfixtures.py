@@ -7,9 +7,7 @@
 - ``local_mail`` (module): a private Dovecot + Postfix (``LocalMail``) reading that directory.
   Skipped, with the reason, when not root or when the Debian mail packages are missing.
 
-Until conftest registers this module, a test module imports the fixtures it uses (tests/ is on
-sys.path: pytest puts a test file's folder there). Tests that use them need the ``mail`` and ``slapd``
-markers.
+conftest registers this module as a plugin. Tests that use them need the ``mail`` and ``slapd`` markers.
 """
 
 from __future__ import annotations

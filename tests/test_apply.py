@@ -36,13 +36,20 @@ class Workspace:
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         command = [HOPTHU, *args]
         if args[0] in ("plan", "apply"):
-            command += ["--directory", str(self.server.workdir / "directory.json"), "--audit-log", str(self.audit_log)]
+            command += [
+                "--directory",
+                str(self.server.workdir / "directory.json"),
+                "--audit-log",
+                str(self.audit_log),
+            ]
         if args[0] == "apply":
             command += ["--outbox", str(self.outbox)]
         result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=300)
         self.outputs += [result.stdout, result.stderr]
         if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def conn(self, org: str) -> ldap3.Connection:
@@ -127,7 +134,7 @@ def test_apply_every_kind_then_reapply_changes_nothing(workspace):
     # delete (xóa) of an account locked today is refused: retention has not passed
     records = workspace.audit()
     refused = [r for r in records if r["event"] == "request" and r["result"] == "refused"]
-    assert any("2025-03-24-bdt-xoa" == r["request"] and "delete from" in r["reason"] for r in refused)
+    assert any(r["request"] == "2025-03-24-bdt-xoa" and "delete from" in r["reason"] for r in refused)
     assert workspace.person("binhthuan", "thodn") is not None
 
     # reset-password (cấp lại mật khẩu) and unlock (mở khóa) at the university
@@ -161,7 +168,7 @@ def test_apply_every_kind_then_reapply_changes_nothing(workspace):
     # no generated password anywhere but the outbox: repo files, outputs, plan, audit log
     secrets = list(passwords.values())
     assert secrets
-    haystacks = list(workspace.outputs) + [workspace.audit_log.read_text()]
+    haystacks = [*workspace.outputs, workspace.audit_log.read_text()]
     haystacks += [p.read_text(errors="replace") for p in workspace.root.rglob("*") if p.is_file()]
     haystacks.append(workspace.run("plan", "--json").stdout)
     for secret in secrets:
@@ -175,11 +182,15 @@ def test_a_refused_request_is_recorded_once_and_nothing_of_it_is_applied(workspa
     path.write_text(text.replace("  - username: thodn", "  - username: khongco\n  - username: thodn", 1))
     workspace.run("apply")
     assert "pwdAccountLockedTime" not in workspace.person("binhthuan", "thodn")
-    refusals = [r for r in workspace.audit() if r["event"] == "request" and r["request"] == "2025-03-17-bdt-khoa"]
+    refusals = [
+        r for r in workspace.audit() if r["event"] == "request" and r["request"] == "2025-03-17-bdt-khoa"
+    ]
     assert [r["result"] for r in refusals] == ["refused"]
     assert "khongco does not exist" in refusals[0]["reason"]
     workspace.run("apply")
-    again = [r for r in workspace.audit() if r["event"] == "request" and r["request"] == "2025-03-17-bdt-khoa"]
+    again = [
+        r for r in workspace.audit() if r["event"] == "request" and r["request"] == "2025-03-17-bdt-khoa"
+    ]
     assert len(again) == 1
 
 

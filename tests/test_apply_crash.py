@@ -111,7 +111,9 @@ def test_killed_apply_converges_when_run_again(bulk, kill_after):
 
 def test_server_stopped_mid_apply_gives_a_clear_error_and_converges_after_restart(bulk, start_directory):
     repo, org, server, command, tmp = bulk
-    process = subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     wait_for_people(server, org, ACCOUNTS // 3, process)
     server.stop()
     _, stderr = process.communicate(timeout=60)

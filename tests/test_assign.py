@@ -150,6 +150,16 @@ def test_reserved_names_and_the_directory_are_avoided(repo):
     assert asked == ["binhthuan"]  # once per organisation
 
 
+def test_names_other_requests_mention_count_as_taken(repo):
+    # An account older than hopthu: no request created it, but a lock names it, so it exists.
+    lock = EARLIER.split("accounts:\n")[0].replace("kind: create", "kind: lock")
+    lock = lock.replace("2025-03-01-snv-cap-moi", "2025-03-01-snv-khoa")
+    path = Path("requests/binhthuan/snv/2025/2025-03-01-snv-khoa.yaml")
+    path.write_text(lock + "accounts:\n  - username: anvtt\n", encoding="utf-8")
+    result = assign_usernames([PATH], load_inventory(Path("inventory")))
+    assert [a.username for a in result.assigned] == ["minhnv2", "anvtt2", "minhnv3"]
+
+
 def test_a_unit_mailbox_gets_a_name_from_the_unit(repo):
     text = EARLIER.replace("id: 2025-03-01-snv-cap-moi", "id: 2025-03-02-snv-hop-thu").split("accounts:\n")[0]
     text += (
@@ -174,6 +184,39 @@ def test_a_file_that_does_not_validate_is_left_untouched(repo):
     assert result.assigned == []
     assert [f.rule for f in result.refused] == ["schema-required"]
     assert PATH.read_text(encoding="utf-8") == broken
+
+
+FOUR_SPACES = """\
+id: 2025-04-01-bdt-cap-moi
+org: binhthuan
+unit: bdt
+kind: create
+document:
+    number: 70/BDT-VP
+    date: 2025-04-01
+    signer: Nguyễn Hữu Phước
+requester:
+    name: Trần Thị Mỹ Lệ
+    position: Chánh Văn phòng
+    phone: "0252 3821 104"
+    email: letm@bdt.binhthuan.gov.vn
+reason: Tuyển dụng mới.
+accounts:
+-   full_name: Võ Thị Thu An
+    staff_code: BDT-0302
+    position: Chuyên viên
+    department: Văn phòng
+    phone: "0912 000 302"
+    services:
+    -   email
+"""
+
+
+def test_a_file_indented_by_four_spaces_keeps_its_indentation(repo):
+    PATH.write_text(FOUR_SPACES, encoding="utf-8")
+    result = assign_usernames([PATH], load_inventory(Path("inventory")))
+    assert result.refused == []
+    assert added_lines(FOUR_SPACES, PATH.read_text(encoding="utf-8")) == ["    username: anvtt\n"]
 
 
 def test_a_layout_that_cannot_be_kept_is_refused_not_rewritten(repo):

@@ -116,8 +116,15 @@ def test_problems_are_located(tmp_path, change, expected):
 
 def test_duplicate_codes_are_refused(tmp_path):
     org = MINIMAL.split("\n", 1)[1]
-    twice = "hopthu_organisations:\n" + org + org.replace("dc=demo", "dc=demo2")
+    other = org.replace("dc=demo", "dc=demo2").replace("mail_domain: demo", "mail_domain: demo2")
+    twice = "hopthu_organisations:\n" + org + other
     assert findings_of(write_inventory(tmp_path, twice)) == [("hopthu.yml", 14, 5, "inventory-duplicate")]
+    same_domain = (
+        "hopthu_organisations:\n" + org + org.replace("code: demo", "code: demo2").replace("dc=demo", "dc=d2")
+    )
+    assert findings_of(write_inventory(tmp_path, same_domain)) == [
+        ("hopthu.yml", 17, 5, "inventory-duplicate")
+    ]
     units = MINIMAL + MINIMAL.split("units:\n", 1)[1]
     assert findings_of(write_inventory(tmp_path, units)) == [("hopthu.yml", 14, 9, "inventory-duplicate")]
 
@@ -129,8 +136,11 @@ def test_organisations_defined_in_two_files_is_an_error(tmp_path):
 
 
 def test_missing_inventory_says_what_to_create(tmp_path):
-    with pytest.raises(InventoryError, match=r"group_vars/all/hopthu\.yml"):
+    with pytest.raises(InventoryError, match="no such inventory"):
         load_inventory(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InventoryError, match=r"create .*empty/group_vars/all/hopthu\.yml"):
+        load_inventory(tmp_path / "empty")
 
 
 def test_a_variables_file_without_organisations_is_an_error(tmp_path):

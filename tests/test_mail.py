@@ -1,7 +1,6 @@
 """Real mail servers: Postfix takes the message, Dovecot delivers it and serves it over IMAP, both
 reading the accounts from slapd as apply leaves them. One Dovecot + Postfix + slapd per module."""
 
-# ruff: noqa: F811  (test arguments named like the fixtures imported from mailfixtures)
 from __future__ import annotations
 
 import imaplib
@@ -17,16 +16,13 @@ from hopthu.mail import MailError
 from hopthu.mail.config import MailOrg
 from hopthu.mail.mailstore import archive_mailbox, remove_mailbox
 from hopthu.mail.server import LocalMail
-from mailfixtures import (  # fixtures imported so pytest finds them, until conftest registers the module
+from mailfixtures import (
     LOCKED,
     MAIL_ORGS,
     SERVICE_PASSWORD,
     add_account,
     can_log_in,
-    local_mail,  # noqa: F401
-    mail_directory,  # noqa: F401
     mail_servers_missing,
-    mail_workdir,  # noqa: F401
     modify,
     send,
     subjects,

@@ -67,7 +67,9 @@ def request(kind: Kind, *accounts, rid="r-001", unit="bdt", date=dt.date(2026, 1
 
 
 def person(username="minhnv", staff="BDT-1", services=("email", "qlvb")) -> NewPerson:
-    return NewPerson("Nguyễn Văn Minh", staff, "Chuyên viên", "Phòng Chính sách", "0912345678", services, username)
+    return NewPerson(
+        "Nguyễn Văn Minh", staff, "Chuyên viên", "Phòng Chính sách", "0912345678", services, username
+    )
 
 
 def existing(uid="minhnv", unit="bdt", locked_at=None, groups=(), **attrs) -> DirectoryAccount:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import replace
 
 import ldap3
@@ -222,33 +221,17 @@ def people_ldif(org, count: int) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("count", [10_000, 100_000])
-def test_reading_at_scale(start_directory, org, tmp_path, count):
+def test_reading_a_large_directory_finds_exactly_what_was_asked(start_directory, org, tmp_path):
+    """Correctness at scale; the timings live in bench/apply.py."""
+    count = 10_000
     server = start_directory([org])
     (tmp_path / "people.ldif").write_text(people_ldif(org, count))
-    started = time.perf_counter()
     server.bulk_load(org, tmp_path / "people.ldif")
-    loaded = time.perf_counter() - started
     read = DirectoryReader(server.connect(org))
-
-    started = time.perf_counter()
     one = read.accounts(org, [f"user{count // 2:06d}"])
-    look_up = time.perf_counter() - started
-    started = time.perf_counter()
     some = read.accounts(org, [f"user{i:06d}" for i in range(0, count, count // 1000)])
-    look_up_1000 = time.perf_counter() - started
-    started = time.perf_counter()
     taken = read.taken(org)
-    taken_time = time.perf_counter() - started
-    started = time.perf_counter()
     everything = read.accounts(org)
-    full = time.perf_counter() - started
-
-    print(
-        f"\n{count} accounts: slapadd -q {loaded:.2f} s, look-up of 1 {look_up * 1000:.1f} ms, "
-        f"of 1000 {look_up_1000:.2f} s, taken() {taken_time:.2f} s, accounts() {full:.2f} s"
-    )
     assert list(one) == [f"user{count // 2:06d}"]
     assert len(some) == 1000
     assert len(taken) == len(everything) == count
-    assert look_up < 0.5

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import unicodedata
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import ldap3
 import pytest
@@ -25,7 +25,7 @@ from ldap3.protocol.rfc4511 import (
 )
 from ldap3.utils.asn1 import encode as ldap3_encode
 
-from hopthu.directory.dn import eq_filter, escape_rdn_value
+from hopthu.directory.dn import PEOPLE, container_dn, eq_filter, group_dn, person_dn
 from hopthu.directory.server import LocalDirectory
 from hopthu.directory.writer import (
     Add,
@@ -39,24 +39,7 @@ from hopthu.directory.writer import (
     encode_request,
     split_responses,
 )
-from hopthu.model import AppGroup, Organisation
-
-ORG = Organisation(
-    code="writer",
-    name="Sở Nội vụ",
-    parent="UBND tỉnh Thử nghiệm",
-    mail_domain="snv.gov.vn",
-    base_dn="dc=writer,dc=gov,dc=vn",
-    naming_rule=("{given}{initials}",),
-    reserved=frozenset(),
-    retention_days=30,
-    sla_working_days=3,
-    units={},
-    app_groups={"vanban": AppGroup("vanban", "Quản lý văn bản")},
-)
-PEOPLE = f"ou=people,{tree.org.base_dn}"
-GROUP = f"cn=vanban,ou=groups,{tree.org.base_dn}"
-
+from hopthu.model import Organisation
 
 # --- encoding: byte-for-byte what ldap3 (pyasn1) sends ---------------------------------------------
 
@@ -244,7 +227,7 @@ def conn(directory: LocalDirectory, org: Organisation) -> Iterator[ldap3.Connect
 
 
 @pytest.mark.slapd
-def test_results_come_in_submission_order_even_for_dependent_operations(conn: ldap3.Connection, tree: Tree) -> None:
+def test_results_come_in_order_even_for_dependent_operations(conn: ldap3.Connection, tree: Tree) -> None:
     # slapd runs the operations of one connection concurrently: without the writer's ordering, the
     # modify of an entry still being added fails with noSuchObject in about a fifth of the pairs.
     ops: list[Add | Modify] = []
@@ -299,7 +282,7 @@ def test_vietnamese_and_ldap_special_characters_round_trip(conn: ldap3.Connectio
 
 @pytest.mark.slapd
 def test_an_entry_named_in_a_value_is_not_deleted_before_that_value_is_written(
-    conn: ldap3.Connection,
+    conn: ldap3.Connection, tree: Tree
 ) -> None:
     # memberof (with refint) removes a deleted account from its groups; a delete that overtook the
     # membership it follows would leave a dangling member behind.
@@ -316,7 +299,7 @@ def test_an_entry_named_in_a_value_is_not_deleted_before_that_value_is_written(
 @pytest.mark.slapd
 def test_children_and_parents_are_written_in_a_safe_order(conn: ldap3.Connection, tree: Tree) -> None:
     ops: list[Add | Delete] = []
-    for i in range(100):
+    for i in range(300):
         unit = f"ou=unit{i},{tree.org.base_dn}"
         child = f"cn=device{i},{unit}"
         ops += [
@@ -351,8 +334,7 @@ def test_stopping_early_leaves_the_connection_usable(conn: ldap3.Connection, tre
     first = [next(stream) for _ in range(5)]
     stream.close()  # the caller breaks out of its loop
     assert all(r.ok for r in first)
-    assert conn.search(PEOPLE, "(uid=early*)", attributes=["uid"], paged_size=1000)
-    written = {e["attributes"]["uid"][0] for e in conn.response if e["type"] == "searchResEntry"}
+    written = tree.uids(conn, "early")
     # What was sent (a prefix of the stream, at most a window beyond what was answered) was applied;
     # nothing more was sent after the caller stopped.
     assert written == {f"early{i}" for i in range(len(written))}
@@ -361,41 +343,39 @@ def test_stopping_early_leaves_the_connection_usable(conn: ldap3.Connection, tre
 
 
 @pytest.mark.slapd
-def test_writing_on_a_closed_connection_is_refused(directory: LocalDirectory) -> None:
-    connection = directory.connect(ORG)
+def test_writing_on_a_closed_connection_is_refused(
+    directory: LocalDirectory, org: Organisation, tree: Tree
+) -> None:
+    connection = directory.connect(org)
     connection.unbind()
     with pytest.raises(DirectoryUnavailable, match="not open"):
         LdapWriter(connection).write([tree.person("closed")])
 
 
 @pytest.mark.slapd
-def test_a_killed_server_ends_the_stream_with_only_answered_operations_reported(tmp_path: Path) -> None:
-    server = LocalDirectory.start(tmp_path / "slapd", [ORG], fresh=True)
-    try:
-        connection = server.connect(ORG)
-        ops = [tree.person(f"killed{i}") for i in range(5000)]
-        results: list[WriteResult] = []
-        with pytest.raises(DirectoryUnavailable) as raised:
-            for result in LdapWriter(connection).write(ops, window=64):
-                results.append(result)
-                if len(results) == 300:
-                    os.kill(server.pid or 0, signal.SIGKILL)
-        error = raised.value
-        assert len(results) >= 300 and all(r.ok for r in results)
-        assert [r.op for r in results] == ops[: len(results)]
-        unknown = {op.dn for op in error.unconfirmed}
-        later = {r.op.dn for r in error.later_results}
-        assert len(unknown) <= 64  # never more than a window in flight
-        never_sent = ops[len(results) + len(unknown) + len(later) :]
-        assert connection.closed
+def test_a_killed_server_ends_the_stream_with_only_answered_operations_reported(
+    start_directory: Callable[..., LocalDirectory], org: Organisation, tree: Tree
+) -> None:
+    server = start_directory([org])  # its own server, with the default durable writes
+    connection = server.connect(org)
+    ops = [tree.person(f"killed{i}") for i in range(5000)]
+    results: list[WriteResult] = []
+    with pytest.raises(DirectoryUnavailable, match=f"directory {server.uri}.* unavailable") as raised:
+        for result in LdapWriter(connection).write(ops, window=64):
+            results.append(result)
+            if len(results) == 300:
+                os.kill(server.pid or 0, signal.SIGKILL)
+    error = raised.value
+    assert len(results) >= 300 and all(r.ok for r in results)
+    assert [r.op for r in results] == ops[: len(results)]
+    assert len(error.unconfirmed) <= 64  # never more than a window in flight
+    never_sent = ops[len(results) + len(error.unconfirmed) + len(error.later_results) :]
+    assert connection.closed
 
-        server = LocalDirectory.start(tmp_path / "slapd", [ORG])  # same data, after the crash
-        check = server.connect(ORG)
-        check.search(PEOPLE, "(uid=killed*)", attributes=["uid"], paged_size=10_000)
-        present = {e["attributes"]["uid"][0] for e in check.response if e["type"] == "searchResEntry"}
-        check.unbind()
-        assert {r.op.attributes["uid"][0] for r in results} <= present
-        assert {r.op.attributes["uid"][0] for r in error.later_results if r.ok} <= present
-        assert not {op.attributes["uid"][0] for op in never_sent} & present
-    finally:
-        server.stop()
+    restarted = start_directory([org], workdir=server.workdir)  # the same data, after the crash
+    check = restarted.connect(org)
+    present = tree.uids(check, "killed")
+    check.unbind()
+    assert {r.op.attributes["uid"][0] for r in results} <= present
+    assert {r.op.attributes["uid"][0] for r in error.later_results if r.ok} <= present
+    assert not {op.attributes["uid"][0] for op in never_sent} & present

@@ -28,10 +28,10 @@ from hopthu.naming import NamingError, agency_name, generate
 from hopthu.requests import (
     CheckedFile,
     check_tree,
-    new_usernames_by_org,
     person_rule,
     request_files,
     sort_requests,
+    usernames_by_org,
 )
 
 # Problems ``assign`` itself resolves; any other error in a file means the file is refused.
@@ -79,7 +79,7 @@ def assign_usernames(
         elif item.request.kind is Kind.CREATE and any(a.username is None for a in item.request.accounts):
             ready.append(item)
     # Every username a request already gives, whether that file is assigned now or not.
-    taken = new_usernames_by_org([*checked, *others])
+    taken = usernames_by_org([*checked, *others])
     directory_taken: dict[str, frozenset[str]] = {}
     by_request = {id(item.request): item for item in ready}
     assigned: list[Assignment] = []
@@ -149,11 +149,30 @@ def _names_for(item: CheckedFile, org: Organisation, in_use: _InUse) -> list[tup
 def _write(item: CheckedFile, names: list[tuple[int, str, str]]) -> None:
     """Insert ``username:`` after the name field of each account, changing nothing else in the file."""
     original = item.path.read_text(encoding="utf-8")
-    _, indent, block_seq_indent = load_yaml_guess_indent(original)
+    usernames = [username for _, _, username in names]
+    _, sequence_indent, block_seq_indent = load_yaml_guess_indent(original)
+    # ruamel writes mappings with one indentation width: try the common ones, keep what reproduces the file.
+    for mapping_indent in dict.fromkeys((2, 4, sequence_indent or 2)):
+        updated = _with_usernames(
+            original, names, mapping_indent, sequence_indent or 2, block_seq_indent or 0
+        )
+        if _only_usernames_added(original, updated, usernames):
+            item.path.write_text(updated, encoding="utf-8")
+            return
+    raise _Refused(
+        "cannot add the usernames without changing the file's layout (mixed indentation or flow style?): "
+        "add them by hand, each as a 'username:' line under the full_name or unit_name: "
+        + ", ".join(f"accounts[{index}] {username}" for index, _, username in names)
+    )
+
+
+def _with_usernames(
+    original: str, names: list[tuple[int, str, str]], mapping: int, sequence: int, offset: int
+) -> str:
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 1 << 16  # never re-wrap long lines
-    yaml.indent(mapping=2, sequence=indent or 2, offset=block_seq_indent or 0)
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
     try:
         data = yaml.load(original)
     except YAMLError as error:
@@ -164,14 +183,7 @@ def _write(item: CheckedFile, names: list[tuple[int, str, str]]) -> None:
         account.insert(list(account).index(name_field) + 1, "username", username)
     out = io.StringIO()
     yaml.dump(data, out)
-    updated = out.getvalue()
-    if not _only_usernames_added(original, updated, [username for _, _, username in names]):
-        raise _Refused(
-            "cannot add the usernames without changing the file's layout (mixed indentation or flow style?): "
-            "add them by hand, each as a 'username:' line under the full_name or unit_name: "
-            + ", ".join(f"accounts[{index}] {username}" for index, _, username in names)
-        )
-    item.path.write_text(updated, encoding="utf-8")
+    return out.getvalue()
 
 
 def _only_usernames_added(original: str, updated: str, usernames: list[str]) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hopthu.findings import Finding, render_text, schema_findings, schema_validator, sort_findings
+from hopthu.findings import Finding, field_name, render_text, schema_findings, schema_validator, sort_findings
 from hopthu.model import AppGroup, Inventory, Organisation, PasswordPolicy, Requester, Unit
 from hopthu.naming import DEFAULT_RULE, NamingError, compile_rule
 from hopthu.yamlsafe import Document, YamlError, load
@@ -79,7 +79,12 @@ def variable_files(directory: Path) -> list[Path]:
 
 def load_inventory(path: Path) -> Inventory:
     """Read and check the inventory at ``path`` (a directory, or a hosts file inside it)."""
-    directory = inventory_dir(Path(path))
+    path = Path(path)
+    if not path.exists():
+        raise InventoryError(
+            [Finding(str(path), 1, 1, "no such inventory directory or hosts file", "inventory-missing")]
+        )
+    directory = inventory_dir(path)
     files = variable_files(directory)
     if not directory.is_dir() or not files:
         where = str(directory / "group_vars" / "all")
@@ -98,21 +103,9 @@ def load_inventory(path: Path) -> Inventory:
     organisations_doc: tuple[str, Document] | None = None
     policy_doc: tuple[str, Document] | None = None
     for file in files:
-        text = file.read_text(encoding="utf-8")
-        if text.startswith("$ANSIBLE_VAULT"):
-            continue  # an encrypted vault file holds secrets, never hopthu's organisations
         shown = str(file)
-        try:
-            document = load(text, allowed_tags=frozenset({"!vault"}))
-        except YamlError as error:
-            findings += [Finding(shown, p.line, p.col, p.message, p.rule) for p in error.problems]
-            continue
-        if document.data is None:
-            continue
-        if not isinstance(document.data, dict):
-            findings.append(
-                Finding(shown, 1, 1, "inventory variables must be a mapping (name: value)", "schema-type")
-            )
+        document = _read_variables(file, findings)
+        if document is None:
             continue
         findings += schema_findings(schema_validator(SCHEMA_DIR / "inventory.schema.json"), document, shown)
         for variable in (ORGANISATIONS_VAR, PASSWORD_POLICY_VAR):
@@ -159,6 +152,33 @@ def load_inventory(path: Path) -> Inventory:
     return Inventory({org.code: org for org in organisations}, path=directory)
 
 
+def _read_variables(file: Path, findings: list[Finding]) -> Document | None:
+    """The variables of one file, or None (vault file, empty, or unreadable: then a finding says why)."""
+    shown = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        findings.append(
+            Finding(shown, 1, 1, f"cannot read the file as UTF-8 text: {error}", "file-unreadable")
+        )
+        return None
+    if text.startswith("$ANSIBLE_VAULT"):
+        return None  # an encrypted vault file holds secrets, never hopthu's organisations
+    try:
+        document = load(text, allowed_tags=frozenset({"!vault"}))
+    except YamlError as error:
+        findings += [Finding(shown, p.line, p.col, p.message, f"yaml-{p.rule}") for p in error.problems]
+        return None
+    if document.data is None:
+        return None
+    if not isinstance(document.data, dict):
+        findings.append(
+            Finding(shown, 1, 1, "inventory variables must be a mapping (name: value)", "schema-type")
+        )
+        return None
+    return document
+
+
 def check_organisations(document: Document, shown: str) -> list[Finding]:
     """What the schema cannot say: unique codes, valid naming rules and LDAP suffixes."""
     findings: list[Finding] = []
@@ -169,11 +189,11 @@ def check_organisations(document: Document, shown: str) -> list[Finding]:
 
     organisations = document.data[ORGANISATIONS_VAR]
     base = (ORGANISATIONS_VAR,)
-    for field in ("code", "base_dn"):
+    for field in ("code", "base_dn", "mail_domain"):
         for index, first in _duplicates(org[field] for org in organisations):
             finding(
                 (*base, index, field),
-                f"{field} '{organisations[index][field]}' is used by two organisations (first: item {first})",
+                f"{field} '{organisations[index][field]}' is already used by {field_name((*base, first))}",
                 "inventory-duplicate",
             )
     for index, org in enumerate(organisations):
@@ -193,8 +213,8 @@ def check_organisations(document: Document, shown: str) -> list[Finding]:
             for item_index, first in _duplicates(item["code"] for item in items):
                 finding(
                     (*here, collection, item_index, "code"),
-                    f"{collection} code '{items[item_index]['code']}' appears twice in {org['code']} "
-                    f"(first: item {first})",
+                    f"code '{items[item_index]['code']}' is already used by "
+                    f"{field_name((*here, collection, first))}",
                     "inventory-duplicate",
                 )
         for group_index, group in enumerate(org.get("app_groups", [])):

@@ -68,7 +68,7 @@ class CheckedFile:
     path: Path
     shown: str  # the path as findings print it
     document: YamlDocument | None = None
-    request: Request | None = None  # built only when the file has no error at all but missing usernames
+    request: Request | None = None  # built when the schema holds and the dates are real
     findings: list[Finding] = field(default_factory=list)
     # Top-level fields and ("accounts", i) items that break the schema: checks needing them are skipped.
     damaged: set[FieldPath] = field(default_factory=set)
@@ -534,12 +534,19 @@ def _new_usernames(item: CheckedFile) -> list[tuple[FieldPath, str]]:
     return [(here, account["username"]) for here, account in _accounts(item) if account.get("username")]
 
 
-def new_usernames_by_org(items: Iterable[CheckedFile]) -> dict[str, set[str]]:
-    """Every username that ``create`` requests among ``items`` give, per organisation."""
+def usernames_by_org(items: Iterable[CheckedFile]) -> dict[str, set[str]]:
+    """Every username the requests among ``items`` give or name, per organisation.
+
+    A name an update or lock mentions belongs to an existing account even when no request created it
+    (accounts older than hopthu), so a generator must not hand it out again.
+    """
     taken: dict[str, set[str]] = defaultdict(set)
     for item in items:
-        for _, username in _new_usernames(item):
-            taken[item.data["org"]].add(username)
+        if not item.intact(("org",)):
+            continue
+        for _, account in _accounts(item):
+            if account.get("username"):
+                taken[item.data["org"]].add(account["username"])
     return taken
 
 

@@ -63,7 +63,7 @@ def any_of(attr: str, values: list[str] | tuple[str, ...]) -> str:
 
 
 def first_rdn_value(dn: str, attr: str) -> str:
-    """The value of ``attr=`` in the first RDN of ``base_dn`` (e.g. ``dc`` of the suffix)."""
+    """The value of ``attr=`` in the first RDN of ``dn`` (e.g. ``dc`` of a suffix)."""
     rdn = parse_dn(dn)[0]
     for rdn_attr, value in rdn:
         if rdn_attr == attr.lower():
