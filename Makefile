@@ -5,7 +5,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-DEMO_DIR ?= $(CURDIR)/var/demo
+# Outside the repository (one-time passwords wait there) and passable by the Dovecot mail user.
+DEMO_DIR ?= /var/tmp/hopthu-demo
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the servers and the pipeline need (see scripts/install-system-packages).
@@ -39,7 +40,7 @@ demo: setup
 	scripts/demo "$(DEMO_DIR)"
 
 demo-down: venv
-	$(BIN)/hopthu server stop --dir "$(DEMO_DIR)"
+	$(BIN)/hopthu server stop --dir "$(DEMO_DIR)/directory"
 
 bench: setup
 	$(PY) bench/naming.py

@@ -216,3 +216,30 @@ def test_missing_connections_file_is_a_clear_error(workspace):
     assert result.returncode == 1
     assert "nope.json: cannot read the connections file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_assign_treats_names_in_the_live_directory_as_taken(workspace):
+    # An account made by hand, before hopthu, holds the address the rule would give first.
+    conn = workspace.conn("binhthuan")
+    assert conn.add(
+        "uid=hungnv,ou=people,dc=binhthuan,dc=gov,dc=vn",
+        ["inetOrgPerson"],
+        {"cn": "Nguyễn Văn Hùng", "sn": "Nguyễn", "uid": "hungnv", "departmentNumber": "bdt"},
+    )
+    conn.unbind()
+    path = workspace.root / "requests/binhthuan/bdt/2025/2025-03-03-bdt-cap-moi.yaml"
+    text = path.read_text()
+    path.write_text(
+        text.replace(
+            "  - full_name: Võ Thị Thu An",
+            "  - full_name: Nguyễn Văn Hùng\n    staff_code: BDT-0200\n    position: Chuyên viên\n"
+            '    department: Văn phòng\n    phone: "0912 000 111"\n    services: [email]\n'
+            "  - full_name: Võ Thị Thu An",
+        )
+    )
+    offline = workspace.run("assign", check=False)
+    assert "Nguyễn Văn Hùng -> hungnv" in offline.stdout  # without the directory it cannot know
+    path.write_text(path.read_text().replace("    username: hungnv\n", ""))
+    directory = str(workspace.server.workdir / "directory.json")
+    online = workspace.run("assign", "--directory", directory)
+    assert "Nguyễn Văn Hùng -> hungnv2" in online.stdout

@@ -134,7 +134,7 @@ def test_unit_mailbox_create_records_the_manager():
     (create,) = rp.changes
     assert create.kind is EntryKind.MAILBOX
     assert create.after["hopthuManagerName"] == ("Trần Văn C",)
-    assert create.after["mail"] == ("vpbdt@bdt.binhthuan.gov.vn",)
+    assert create.after["mail"] == ("vpbdt@binhthuan.gov.vn",)  # an agency address of the organisation
 
 
 def test_lock_of_unknown_account_is_refused_with_reason():

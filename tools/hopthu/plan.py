@@ -227,10 +227,12 @@ class _RequestPlanner:
     def _done(self, op: Op, uid: str, group: str = "") -> bool:
         return (self.request.id, op.value, uid, group) in self.progress.completed
 
-    def _address(self, uid: str, unit: str) -> str:
-        return f"{uid}@{self.org.domain_of(unit)}"
+    def _address(self, uid: str, unit: str | None) -> str:
+        """Staff get addresses in their unit's domain (sub-domain per agency); a unit mailbox is an
+        agency address of the organisation itself (bdt@binhthuan.gov.vn)."""
+        return f"{uid}@{self.org.domain_of(unit) if unit else self.org.mail_domain}"
 
-    def _mail_attrs(self, uid: str, unit: str) -> dict[str, tuple[str, ...]]:
+    def _mail_attrs(self, uid: str, unit: str | None) -> dict[str, tuple[str, ...]]:
         return {
             "mail": (self._address(uid, unit),),
             "hopthuMailQuota": (str(self.org.mailbox_quota_mb * 1024 * 1024),),
@@ -283,7 +285,7 @@ class _RequestPlanner:
             "departmentNumber": (self.request.unit,),
             "telephoneNumber": (clean_text(mailbox.phone),),
             "pwdReset": ("TRUE",),
-            **self._mail_attrs(uid, self.request.unit),
+            **self._mail_attrs(uid, None),
             **_manager_attrs(manager),
         }
         return self._create(uid, EntryKind.MAILBOX, entry, [], None)
@@ -359,7 +361,7 @@ class _RequestPlanner:
             raise Refused(f"unit {new_unit} is not a unit of {self.org.code} (see the inventory)")
         before = {"departmentNumber": current.attrs.get("departmentnumber", ())}
         after = {"departmentNumber": (new_unit,)}
-        if current.first("mail"):
+        if current.first("mail") and current.kind is EntryKind.PERSON:
             new_mail = self._address(current.uid, new_unit)
             if new_mail != current.first("mail"):
                 before["mail"] = current.attrs.get("mail", ())
@@ -380,7 +382,7 @@ class _RequestPlanner:
                 after = {"mail": (), "hopthuMailQuota": ()}
             else:
                 before = {"mail": (), "hopthuMailQuota": ()}
-                after = self._mail_attrs(current.uid, unit)
+                after = self._mail_attrs(current.uid, unit if current.kind is EntryKind.PERSON else None)
             changes.append(self._change(Op.MODIFY, current.uid, current.kind, before, after))
         return changes
 

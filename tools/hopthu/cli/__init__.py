@@ -25,6 +25,8 @@ COMMANDS = {
     "audit": "audit:audit",
     "server": "server:server",
     "notify": "notify:notify",
+    "drift": "drift:drift",
+    "codeowners": "codeowners:codeowners",
 }
 
 

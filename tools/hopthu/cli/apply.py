@@ -78,8 +78,20 @@ def _run(ctx: click.Context, work):
 @directory_option
 @audit_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON for machines.")
+@click.option(
+    "--markdown",
+    "markdown_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the plan as a Markdown summary in Vietnamese (for the merge request).",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help='Also write the counts as GitLab\'s Terraform report: {"create": N, "update": N, "delete": N}.',
+)
 @click.pass_context
-def plan(ctx, paths, directory_file, audit_log, as_json):
+def plan(ctx, paths, directory_file, audit_log, as_json, markdown_file, report_file):
     """Show what applying the requests would change (one read of the directory, no write).
 
     PATHS are request files or folders (default: requests/). Requests already applied plan nothing; a
@@ -96,6 +108,11 @@ def plan(ctx, paths, directory_file, audit_log, as_json):
 
     the_plan = _run(ctx, work)
     click.echo(plan_as_json(the_plan) if as_json else plan_as_table(the_plan))
+    if markdown_file or report_file:
+        from hopthu.summary import write_plan_reports
+
+        inventory = _run(ctx, lambda: pipeline.load_inventory(ctx.obj["inventory"]))
+        write_plan_reports(plan_as_dict(the_plan), inventory, markdown_file, report_file)
 
 
 @click.command()

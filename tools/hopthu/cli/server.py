@@ -27,20 +27,45 @@ def server() -> None:
     "--port", type=click.IntRange(1, 65535), help="TCP port (default: the last one used, or any free one)."
 )
 @click.option("--fresh", is_flag=True, help="Delete the data of an earlier run first.")
+@click.option(
+    "--mail",
+    is_flag=True,
+    help="Also start a private Dovecot (IMAP, LMTP) and Postfix (SMTP) reading this directory, in DIR/mail "
+    "(needs root, as Postfix does).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the connection information as JSON.")
 @click.pass_context
-def start(ctx: click.Context, workdir: Path, port: int | None, fresh: bool, as_json: bool) -> None:
+def start(ctx: click.Context, workdir: Path, port: int | None, fresh: bool, mail: bool, as_json: bool):
     """Start the server, or reuse the one already running in DIR."""
     from hopthu.directory import DirectoryError
     from hopthu.directory.server import LocalDirectory
     from hopthu.inventory import InventoryError, load_inventory
+    from hopthu.mail import MailError
 
     try:
         inventory = load_inventory(ctx.obj["inventory"])
         directory = LocalDirectory.start(workdir, inventory.organisations, port, fresh=fresh)
-    except (InventoryError, DirectoryError) as error:
+        mail_info = _start_mail(workdir, directory, inventory, fresh) if mail else None
+    except (InventoryError, DirectoryError, MailError) as error:
         raise click.ClickException(str(error)) from None
-    _show(directory, as_json)
+    _show(directory, as_json, mail_info)
+
+
+def _start_mail(workdir: Path, directory, inventory, fresh: bool) -> dict:
+    import shutil
+
+    from hopthu.mail.server import LocalMail, orgs_for_directory
+
+    mail_dir = workdir.resolve() / "mail"
+    if fresh and mail_dir.exists():
+        from hopthu.mail.server import stop_workdir
+
+        stop_workdir(mail_dir)
+        shutil.rmtree(mail_dir)
+    mail_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
+    orgs = orgs_for_directory(directory, inventory.organisations.values())
+    LocalMail.start(mail_dir, orgs, ldap_uri=directory.uri)
+    return json.loads((mail_dir / "mail.json").read_text())
 
 
 @server.command()
@@ -55,6 +80,12 @@ def stop(workdir: Path) -> None:
         return
     directory.stop()
     click.echo(f"stopped the server in {workdir}")
+    mail_dir = workdir.resolve() / "mail"
+    if (mail_dir / "mail.json").exists():
+        from hopthu.mail.server import stop_workdir
+
+        stop_workdir(mail_dir)
+        click.echo(f"stopped the mail servers in {mail_dir}")
 
 
 @server.command()
@@ -72,11 +103,18 @@ def status(workdir: Path, as_json: bool) -> None:
     _show(directory, as_json)
 
 
-def _show(directory, as_json: bool) -> None:
+def _show(directory, as_json: bool, mail_info: dict | None = None) -> None:
     info = directory.connection_info()
+    if mail_info:
+        info["mail"] = mail_info
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
+    if mail_info:
+        click.echo(
+            f"mail: SMTP {mail_info['host']}:{mail_info['smtp_port']}, IMAP {mail_info['host']}:"
+            f"{mail_info['imap_port']} (log in with the full address)"
+        )
     click.echo(f"slapd runs in {directory.workdir} (pid {info['pid']}): {info['uri']}")
     for code, org in info["organisations"].items():
         click.echo(f"  {code}: base {org['base_dn']}")

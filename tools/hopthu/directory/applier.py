@@ -22,7 +22,7 @@ from typing import Any
 
 from hopthu.directory.dn import group_dn, mailbox_dn, person_dn
 from hopthu.directory.writer import Add, Barrier, Delete, LdapOp, LdapWriter, Modify, WriteResult
-from hopthu.model import Change, EntryKind, Kind, Op, Organisation, Request
+from hopthu.model import Change, EntryKind, Op, Organisation, Request
 from hopthu.plan import Plan, Progress, RequestPlan
 
 BATCH = 2000  # changes per audit batch: bounds the work redone after a crash, keeps fsyncs rare
@@ -47,11 +47,9 @@ def entry_dn(org: Organisation, kind: EntryKind, uid: str) -> str:
 
 
 def recipient_of(request: Request, org: Organisation) -> str:
-    """Where the request's result notice (and its passwords) go: the unit's official mailbox, or for a
-    unit-mailbox handover (bàn giao) the new manager's own address."""
-    managers = {a.manager.email for a in request.accounts if getattr(a, "manager", None) and a.manager.email}
-    if request.kind is Kind.UPDATE and len(managers) == 1:
-        return managers.pop()
+    """Where the request's result notice and its passwords go: always the requesting unit's official
+    mailbox (SPEC §3). For a handover (bàn giao) the notice names the new manager, who receives the
+    password from the unit, as every owner does."""
     return org.units[request.unit].mailbox
 
 

@@ -1,0 +1,122 @@
+"""The proof at the end of `make demo`: what a person can do after the pipeline ran.
+
+- a newly created person binds with the one-time password from the notice, and must change it first;
+- a locked (khóa) person cannot bind, even with the right password;
+- a message sent to the new address is read over IMAP with the one-time password;
+- after `hopthu notify`, the unit's official mailbox holds the result notice with its PDF.
+
+Passwords are taken from the credentials outbox into memory only; nothing here prints one.
+"""
+
+from __future__ import annotations
+
+import email
+import imaplib
+import json
+import os
+import smtplib
+import subprocess
+import sys
+import time
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import ldap3
+
+from hopthu.endpoints import load_endpoints
+from hopthu.passwords import Outbox
+
+PERSON = ("binhthuan", "2025-03-03-bdt-cap-moi", "minhnv", "minhnv@bdt.binhthuan.gov.vn")
+LOCKED = ("binhthuan", "2025-03-03-bdt-cap-moi", "thodn")
+UNIT_BOX = ("binhthuan", "2025-03-01-bdt-hop-thu-don-vi", "bdt", "bdt@binhthuan.gov.vn")
+
+
+def say(ok: bool, text: str) -> None:
+    print(f"  [{'ok' if ok else 'FAILED'}] {text}")
+    if not ok:
+        sys.exit(1)
+
+
+def password(request_id: str, uid: str) -> str:
+    credentials = Outbox(os.environ["HOPTHU_OUTBOX"]).credentials(request_id)
+    if credentials is None or uid not in credentials.passwords:
+        sys.exit(f"no one-time password for {uid} in the outbox (was the notice already sent?)")
+    return credentials.passwords[uid]
+
+
+def bind(uri: str, dn: str, secret: str) -> ldap3.Connection:
+    conn = ldap3.Connection(ldap3.Server(uri), dn, secret, raise_exceptions=False)
+    conn.bind()
+    return conn
+
+
+def inbox(imap_port: int, address: str, secret: str) -> list[EmailMessage]:
+    with imaplib.IMAP4("127.0.0.1", imap_port) as imap:
+        imap.login(address, secret)
+        imap.select("INBOX", readonly=True)
+        _, numbers = imap.search(None, "ALL")
+        messages = []
+        for number in numbers[0].split():
+            _, data = imap.fetch(number, "(RFC822)")
+            messages.append(email.message_from_bytes(data[0][1], policy=policy.default))
+        return messages
+
+
+def wait_for_subject(imap_port: int, address: str, secret: str, needle: str) -> list[EmailMessage]:
+    deadline = time.monotonic() + 15
+    while True:
+        messages = inbox(imap_port, address, secret)
+        if any(needle in str(m["Subject"]) for m in messages) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.3)
+
+
+def main() -> None:
+    directory = Path(os.environ["HOPTHU_DIRECTORY"])
+    endpoint = load_endpoints(directory)["binhthuan"]
+    mail = json.loads((directory.parent / "mail" / "mail.json").read_text())
+    base = endpoint.bind_dn.split(",", 1)[1]
+
+    _, request_id, uid, address = PERSON
+    one_time = password(request_id, uid)
+    conn = bind(endpoint.uri, f"uid={uid},ou=people,{base}", one_time)
+    say(conn.bound, f"{uid} binds with the one-time password from the notice")
+    conn.search(base, f"(uid={uid})")
+    say(
+        conn.result["result"] == 50,
+        f"…but must change it first: a search answers {conn.result['description']}",
+    )
+    conn.unbind()
+
+    _, locked_request, locked_uid = LOCKED
+    conn = bind(endpoint.uri, f"uid={locked_uid},ou=people,{base}", password(locked_request, locked_uid))
+    say(not conn.bound, f"{locked_uid} is locked (khóa): bind refused ({conn.result['description']})")
+
+    message = EmailMessage()
+    message["From"], message["To"] = "vanphong@binhthuan.gov.vn", address
+    message["Subject"] = "Chào mừng đồng chí đến với hệ thống thư điện tử công vụ"
+    message.set_content("Thư thử nghiệm của make demo.")
+    with smtplib.SMTP("127.0.0.1", mail["smtp_port"]) as smtp:
+        smtp.send_message(message)
+    messages = wait_for_subject(mail["imap_port"], address, one_time, "Chào mừng")
+    say(bool(messages), f"{address} reads its inbox over IMAP with the one-time password:")
+    for item in messages:
+        print(f"      - {item['Subject']}")
+
+    _, box_request, box_uid, box_address = UNIT_BOX
+    box_password = password(box_request, box_uid)  # read before the notice step deletes the outbox file
+    smtp_port = str(mail["smtp_port"])
+    print("\n  running: hopthu notify --smtp-host 127.0.0.1 --smtp-port", smtp_port)
+    subprocess.run(["hopthu", "notify", "--smtp-host", "127.0.0.1", "--smtp-port", smtp_port], check=True)
+    messages = wait_for_subject(mail["imap_port"], box_address, box_password, "THÔNG BÁO")
+    notices = [m for m in messages if "THÔNG BÁO" in str(m["Subject"]).upper()]
+    say(bool(notices), f"the unit's official mailbox {box_address} holds {len(notices)} result notice(s):")
+    for notice in notices:
+        attachments = [part.get_filename() for part in notice.iter_attachments()]
+        print(f"      - {notice['Subject']}  [{', '.join(filter(None, attachments))}]")
+    say(not Outbox(os.environ["HOPTHU_OUTBOX"]).pending(), "the outbox is empty: passwords were delivered")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""The plan as a Markdown summary in Vietnamese, for the merge request: which accounts will be created,
+changed, locked or deleted, for whom, with their usernames. Rendered from ``planview.plan_as_dict``, so
+it shows exactly what ``hopthu plan --json`` shows (and, like every plan, never a password).
+
+Text from request files ends up in Markdown table cells: it is escaped, so a name cannot break the table,
+add a link or an image, or ping someone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hopthu.model import Inventory
+
+KIND_LABELS = {
+    "create": "Cấp mới",
+    "update": "Thay đổi",
+    "reset-password": "Cấp lại mật khẩu",
+    "lock": "Khóa",
+    "unlock": "Mở khóa",
+    "delete": "Xóa",
+}
+OP_LABELS = {
+    "create": "tạo mới",
+    "add-member": "thêm vào nhóm",
+    "modify": "thay đổi thông tin",
+    "move": "chuyển đơn vị",
+    "set-password": "đặt mật khẩu lần đầu (đổi khi đăng nhập lần đầu)",
+    "lock": "khóa",
+    "unlock": "mở khóa",
+    "remove-member": "bỏ khỏi nhóm",
+    "delete": "xóa",
+}
+# What the reviewer needs to recognise a new account.
+SHOWN_ON_CREATE = ("cn", "mail", "title", "ou")
+# Attributes whose before → after is shown; the rest of a change is named only.
+LOCK_ATTRIBUTES = frozenset({"pwdAccountLockedTime", "hopthuLockedTime"})
+
+_PLAIN_USERNAME = re.compile(r"[A-Za-z0-9._-]+")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~@$&])")
+
+
+def cell(text: object) -> str:
+    """Text safe inside a Markdown table cell: one line, Markdown and HTML characters escaped."""
+    one_line = " ".join(str(text).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", one_line)
+
+
+def _username(uid: str) -> str:
+    return f"`{uid}`" if _PLAIN_USERNAME.fullmatch(uid) else cell(uid)
+
+
+def _values(values: list[str]) -> str:
+    return ", ".join(values) if values else "(trống)"
+
+
+def _change_text(change: Mapping[str, Any]) -> str:
+    op = change["op"]
+    label = OP_LABELS.get(op, op)
+    if op in ("add-member", "remove-member"):
+        return f"{label} {change['group']}"
+    if op == "create":
+        after = change["after"]
+        shown = [_values(after[a]) for a in SHOWN_ON_CREATE if a in after]
+        return f"{label}: " + " · ".join(shown) if shown else label
+    if op == "delete":
+        return f"{label} ({_values(change['before'].get('cn', []))})"
+    if op in ("modify", "move"):
+        attrs = sorted(set(change["before"]) | set(change["after"]))
+        parts = [
+            f"{a}: {_values(change['before'].get(a, []))} → {_values(change['after'].get(a, []))}" for a in attrs
+        ]
+        return f"{label}: " + "; ".join(parts)
+    return label
+
+
+def _counts_line(counts: Mapping[str, int], refused: int) -> str:
+    line = (
+        f"**{counts['create']}** tài khoản tạo mới · **{counts['update']}** tài khoản thay đổi · "
+        f"**{counts['delete']}** tài khoản xóa"
+    )
+    if refused:
+        line += f" · **{refused}** yêu cầu bị từ chối"
+    return line
+
+
+def _request_heading(request: Mapping[str, Any], unit_names: Mapping[tuple[str, str], str]) -> str:
+    kind = KIND_LABELS.get(request["kind"], request["kind"])
+    unit = unit_names.get((request["org"], request["unit"]))
+    where = f"{request['org']}/{request['unit']}" + (f" – {unit}" if unit else "")
+    return f"### {cell(kind)}: {cell(request['id'])}\n\nĐơn vị: {cell(where)} · Văn bản số {cell(request['document'])}"
+
+
+def render_markdown(
+    plan: Mapping[str, Any],
+    *,
+    unit_names: Mapping[tuple[str, str], str] | None = None,
+    limit: int = 200,
+    title: str = "Kế hoạch thay đổi tài khoản",
+) -> str:
+    """Markdown for ``plan`` (the dict of ``planview.plan_as_dict``).
+
+    One section per request; one table row per account with its changes in order. A request with more than
+    ``limit`` accounts shows the first ``limit`` and how many more. ``unit_names`` maps (org, unit) to the
+    unit's name from the inventory.
+    """
+    unit_names = unit_names or {}
+    requests = plan["requests"]
+    refused = sum(1 for r in requests if r["state"] == "refused")
+    lines = [f"## {title}", "", _counts_line(plan["counts"], refused), ""]
+    shown = [r for r in requests if r["state"] != "done"]
+    if not shown:
+        lines += ["Không có yêu cầu nào cần thực hiện.", ""]
+    for request in shown:
+        lines += [_request_heading(request, unit_names), ""]
+        if request["state"] == "refused":
+            lines += [f"**Bị từ chối:** {cell(request['refusal'])}", ""]
+            continue
+        if request["state"] == "nothing-to-do":
+            lines += ["Không có gì thay đổi: thư mục đã đúng như yêu cầu.", ""]
+            continue
+        by_account: dict[str, list[str]] = {}
+        for change in request["changes"]:
+            by_account.setdefault(change["uid"], []).append(_change_text(change))
+        lines += [f"{len(by_account)} tài khoản, {len(request['changes'])} thay đổi.", ""]
+        lines += ["| Tài khoản | Thay đổi |", "|---|---|"]
+        for uid, texts in list(by_account.items())[:limit]:
+            lines.append(f"| {_username(uid)} | {'; '.join(cell(t) for t in texts)} |")
+        if len(by_account) > limit:
+            lines.append(f"| … | và {len(by_account) - limit} tài khoản khác (xem tệp kế hoạch JSON) |")
+        lines.append("")
+    lines.append("_Mật khẩu lần đầu không bao giờ xuất hiện ở đây: chúng được gửi trong thông báo kết quả._")
+    return "\n".join(lines) + "\n"
+
+
+def terraform_report(plan: Mapping[str, Any]) -> dict[str, int]:
+    """GitLab's Terraform report (``artifacts:reports:terraform``): the counts the MR widget shows."""
+    counts = plan["counts"]
+    return {"create": int(counts["create"]), "update": int(counts["update"]), "delete": int(counts["delete"])}
+
+
+# --- effects: writing the files of ``hopthu plan --markdown/--report`` --------------------------------
+
+
+def write_plan_reports(
+    plan: Mapping[str, Any],
+    inventory: Inventory | None,
+    markdown_path: Path | None = None,
+    report_path: Path | None = None,
+) -> None:
+    """Write the Markdown summary and/or the Terraform-format report of ``plan`` (``plan_as_dict``)."""
+    if markdown_path is not None:
+        names = {
+            (org.code, unit.code): unit.name
+            for org in (inventory.organisations.values() if inventory else ())
+            for unit in org.units.values()
+        }
+        markdown_path.write_text(render_markdown(plan, unit_names=names), encoding="utf-8")
+    if report_path is not None:
+        report_path.write_text(json.dumps(terraform_report(plan)) + "\n", encoding="utf-8")
