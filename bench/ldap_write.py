@@ -113,11 +113,13 @@ def count_people(server: LocalDirectory) -> int:
     return count
 
 
-def run_ldapadd(server: LocalDirectory, ldif: Path, tmp: Path) -> tuple[float, float]:
+def run_ldapadd(
+    server: LocalDirectory, ldif: Path, tmp: Path, org: Organisation = ORG
+) -> tuple[float, float]:
     """(wall-clock seconds, client CPU seconds) of one ldapadd run."""
     password_file = tmp / "password"
     password_file.touch(mode=0o600)
-    password_file.write_text(server.bind_password(ORG))  # ldapadd -y reads the whole file: no newline
+    password_file.write_text(server.bind_password(org))  # ldapadd -y reads the whole file: no newline
     try:
         cpu = _children_cpu()
         start = time.perf_counter()
@@ -128,7 +130,7 @@ def run_ldapadd(server: LocalDirectory, ldif: Path, tmp: Path) -> tuple[float, f
                 "-H",
                 server.uri,
                 "-D",
-                server.bind_dn(ORG),
+                server.bind_dn(org),
                 "-y",
                 str(password_file),
                 "-f",

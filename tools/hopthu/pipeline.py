@@ -4,7 +4,8 @@ Ansible modules alike, so both paths run the same code."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Container, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from hopthu.inventory import load_inventory
 from hopthu.model import Inventory, Request, Snapshot
 from hopthu.passwords import Outbox
 from hopthu.plan import Plan, Progress, make_plan, touched_uids
-from hopthu.requests import load_requests
+from hopthu.requests import load_requests, request_files
 
 
 class PipelineError(Exception):
@@ -35,15 +36,36 @@ class PipelineError(Exception):
 class Loaded:
     inventory: Inventory
     requests: list[Request]
+    already_done: int = 0  # request files skipped because the audit log says they are finished
 
 
-def load(inventory_path: Path, request_paths: Iterable[Path]) -> Loaded:
-    """Inventory and requests, validated; any finding stops the pipeline before the directory is touched."""
+def load(inventory_path: Path, request_paths: Iterable[Path], finished: Container[str] = ()) -> Loaded:
+    """Inventory and pending requests, validated; any finding stops the pipeline before the directory is
+    touched.
+
+    Files of requests the audit log calls finished (``finished``: request ids) are not read again: merged
+    requests are immutable (``validate --base``) and a file is named after its id, so the file name says
+    which request it holds. This is what makes a no-op re-apply cheap however large the history.
+    """
     inventory = load_inventory(inventory_path)
-    requests, findings = load_requests(list(request_paths), inventory)
+    files = request_files(list(request_paths))
+    stems = Counter(path.stem for path in files)
+    twice = sorted(stem for stem, n in stems.items() if n > 1)
+    if twice:
+        ids = ", ".join(twice)
+        raise PipelineError(f"request id(s) used by more than one file: {ids}; run `hopthu validate`")
+    pending_files = [path for path in files if path.stem not in finished]
+    requests, findings = [], []
+    if pending_files:
+        requests, findings = load_requests(pending_files, inventory, cross_check=False)
     if findings:
         raise PipelineError(f"{len(findings)} problem(s) in the request files: fix them first", findings)
-    return Loaded(inventory, requests)
+    return Loaded(inventory, requests, len(files) - len(pending_files))
+
+
+def finished_requests(audit_path: Path) -> frozenset[str]:
+    """Ids of the requests the audit log records as applied or refused."""
+    return frozenset(AuditLog(audit_path).ledger().finished)
 
 
 def progress_of(ledger: Ledger) -> Progress:

@@ -128,15 +128,18 @@ def load_requests(
     *,
     base_ref: str | None = None,
     repo_root: Path | None = None,
+    cross_check: bool = True,
 ) -> tuple[list[Request], list[Finding]]:
     """Check the request files in ``paths`` (files or directories).
 
     Returns the requests of the files without errors, sorted by (document date, id), and every finding
     of every file. ``repo_root`` (default: the working directory) is where ``requests/`` and git live.
+    ``cross_check=False`` leaves the repository's other request files out of the id and username checks
+    (the apply stage, which runs after the merge request's full validation, reads only pending files).
     Raises ``GitError`` when ``base_ref`` is given and git cannot compare with it.
     """
     paths = list(paths)
-    checked = check_files(request_files(paths), inventory, repo_root=repo_root)
+    checked = check_files(request_files(paths), inventory, repo_root=repo_root, cross_check=cross_check)
     findings = [finding for item in checked for finding in item.findings]
     if base_ref is not None:
         findings += immutability_findings(paths, base_ref, repo_root or Path.cwd())
@@ -153,15 +156,15 @@ def sort_requests(requests: Iterable[Request]) -> list[Request]:
 
 
 def check_files(
-    files: Sequence[Path], inventory: Inventory, *, repo_root: Path | None = None
+    files: Sequence[Path], inventory: Inventory, *, repo_root: Path | None = None, cross_check: bool = True
 ) -> list[CheckedFile]:
     """Check ``files``; the other request files under ``<repo_root>/requests`` take part in the cross-file
     checks (ids, usernames) but their own problems are not reported."""
-    return check_tree(files, inventory, repo_root=repo_root)[0]
+    return check_tree(files, inventory, repo_root=repo_root, cross_check=cross_check)[0]
 
 
 def check_tree(
-    files: Sequence[Path], inventory: Inventory, *, repo_root: Path | None = None
+    files: Sequence[Path], inventory: Inventory, *, repo_root: Path | None = None, cross_check: bool = True
 ) -> tuple[list[CheckedFile], list[CheckedFile]]:
     """Like ``check_files``, also returning the other request files of the repository, checked."""
     checked = [check_file(path, inventory) for path in files]
@@ -169,7 +172,7 @@ def check_tree(
     mine = {os.path.abspath(path) for path in files}
     others = (
         [check_file(p, inventory) for p in request_files([root]) if os.path.abspath(p) not in mine]
-        if root.is_dir()
+        if cross_check and root.is_dir()
         else []
     )
     _check_unique_ids(checked, others)

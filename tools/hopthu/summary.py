@@ -72,7 +72,8 @@ def _change_text(change: Mapping[str, Any]) -> str:
     if op in ("modify", "move"):
         attrs = sorted(set(change["before"]) | set(change["after"]))
         parts = [
-            f"{a}: {_values(change['before'].get(a, []))} → {_values(change['after'].get(a, []))}" for a in attrs
+            f"{a}: {_values(change['before'].get(a, []))} → {_values(change['after'].get(a, []))}"
+            for a in attrs
         ]
         return f"{label}: " + "; ".join(parts)
     return label
@@ -92,7 +93,8 @@ def _request_heading(request: Mapping[str, Any], unit_names: Mapping[tuple[str, 
     kind = KIND_LABELS.get(request["kind"], request["kind"])
     unit = unit_names.get((request["org"], request["unit"]))
     where = f"{request['org']}/{request['unit']}" + (f" – {unit}" if unit else "")
-    return f"### {cell(kind)}: {cell(request['id'])}\n\nĐơn vị: {cell(where)} · Văn bản số {cell(request['document'])}"
+    heading = f"### {cell(kind)}: {cell(request['id'])}"
+    return f"{heading}\n\nĐơn vị: {cell(where)} · Văn bản số {cell(request['document'])}"
 
 
 def render_markdown(

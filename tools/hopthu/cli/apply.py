@@ -16,10 +16,10 @@ from hopthu.directory import DirectoryError
 from hopthu.directory.applier import ApplyError
 from hopthu.directory.writer import DirectoryUnavailable
 from hopthu.endpoints import ENV_FILE, EndpointError, load_endpoints
-from hopthu.inventory import InventoryError
+from hopthu.inventory import InventoryError, load_inventory
 from hopthu.passwords import Outbox, OutboxError, default_outbox_root
 from hopthu.plan import Plan
-from hopthu.planview import plan_as_json, plan_as_table
+from hopthu.planview import plan_as_dict, plan_as_json, plan_as_table
 
 EXPECTED = (
     pipeline.PipelineError,
@@ -47,6 +47,12 @@ audit_option = click.option(
     show_default="$HOPTHU_AUDIT_LOG or var/audit/audit.jsonl",
     help="The hash-chained audit log; it also records what is already done.",
 )
+
+
+def report_done(loaded: pipeline.Loaded) -> None:
+    if loaded.already_done:
+        done = loaded.already_done
+        click.echo(f"{done} request(s) already done (recorded in the audit log): not read again", err=True)
 
 
 def _session(directory_file: Path | None) -> pipeline.Session:
@@ -99,7 +105,9 @@ def plan(ctx, paths, directory_file, audit_log, as_json, markdown_file, report_f
     """
 
     def work() -> Plan:
-        loaded = pipeline.load(ctx.obj["inventory"], request_paths(paths))
+        finished = pipeline.finished_requests(audit_log)
+        loaded = pipeline.load(ctx.obj["inventory"], request_paths(paths), finished)
+        report_done(loaded)
         session = _session(directory_file)
         try:
             return pipeline.plan(loaded, session, audit_log)
@@ -111,7 +119,7 @@ def plan(ctx, paths, directory_file, audit_log, as_json, markdown_file, report_f
     if markdown_file or report_file:
         from hopthu.summary import write_plan_reports
 
-        inventory = _run(ctx, lambda: pipeline.load_inventory(ctx.obj["inventory"]))
+        inventory = _run(ctx, lambda: load_inventory(ctx.obj["inventory"]))
         write_plan_reports(plan_as_dict(the_plan), inventory, markdown_file, report_file)
 
 
@@ -143,7 +151,9 @@ def apply(ctx, paths, directory_file, audit_log, outbox, as_json, quiet):
             click.echo(plan_as_table(the_plan))
 
     def work():
-        loaded = pipeline.load(ctx.obj["inventory"], request_paths(paths))
+        finished = pipeline.finished_requests(audit_log)
+        loaded = pipeline.load(ctx.obj["inventory"], request_paths(paths), finished)
+        report_done(loaded)
         session = _session(directory_file)
         try:
             box = Outbox(outbox)

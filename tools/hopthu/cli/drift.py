@@ -25,7 +25,9 @@ from hopthu.drift import check_drift, render_json, render_text
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
 @click.pass_context
-def drift(ctx, paths: tuple[Path, ...], directory_file, audit_log: Path, orgs: tuple[str, ...], as_json: bool):
+def drift(
+    ctx, paths: tuple[Path, ...], directory_file, audit_log: Path, orgs: tuple[str, ...], as_json: bool
+):
     """Compare the directory with the requests the audit log records as applied; exit 1 on any difference.
 
     Reports accounts deleted, created, changed, locked or unlocked outside hopthu (by hand), and group

@@ -1,0 +1,171 @@
+#!/usr/bin/python
+# Ansible module: plan and apply hopthu requests (a thin wrapper around hopthu.pipeline).
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: hopthu_apply
+short_description: Plan and apply hopthu requests against the organisations' directories
+description:
+  - Validates the request files, reads the directory once, plans, and applies exactly that plan, recording
+    every change in the audit log (C(hopthu apply)). All requests are one call, whatever their size.
+  - In check mode nothing is written, the result is the plan (C(hopthu plan)).
+  - In diff mode each account's attributes before and after are shown; one-time passwords never are.
+  - A refused request (từ chối) does not fail the task; it is listed in C(refused) so the play can send
+    its notice first and fail afterwards.
+options:
+  inventory: {description: The inventory directory (or a hosts file in it)., type: path, required: true}
+  requests: {description: Request files or folders; default the requests folder beside the inventory., type: list, elements: path}
+  audit_log: {description: The hash-chained audit log., type: path, required: true}
+  outbox: {description: The credentials outbox (one-time passwords wait there for the notice)., type: path, required: true}
+  directory_file: {description: A connections file (hopthu.endpoints); when given, I(servers) is ignored., type: path}
+  servers:
+    description: The directory servers, C(hostvars[host].hopthu_directory) of the inventory.
+    type: list
+    elements: dict
+    suboptions:
+      uri: {description: LDAP URI., type: str, required: true}
+      organisations: {description: Organisation codes this server holds., type: list, elements: str, required: true}
+      bind_dn: {description: "Bind DN, C({base_dn}) replaced; default cn=admin,<base_dn>.", type: str}
+      password_file: {description: "File with the bind password, C({org}) replaced.", type: str}
+  bind_passwords: {description: Organisation code to bind password (from ansible-vault)., type: dict}
+  diff_limit: {description: At most this many accounts are shown in diff mode., type: int, default: 200}
+  plan_file: {description: Also write the plan as JSON (C(hopthu plan --json)) to this file., type: path}
+author: hopthu
+"""
+
+EXAMPLES = r"""
+- name: Plan and apply the merged requests
+  hopthu_apply:
+    inventory: "{{ inventory_dir }}"
+    audit_log: /var/lib/hopthu/audit/audit.jsonl
+    outbox: /var/lib/hopthu/outbox
+    servers: "{{ groups['directory_servers'] | map('extract', hostvars, 'hopthu_directory') | list }}"
+    bind_passwords: "{{ hopthu_bind_passwords }}"
+"""
+
+RETURN = r"""
+counts: {description: "Accounts to create, update, delete (GitLab's Terraform report shape).", type: dict, returned: always}
+requests: {description: "Per request: id, org, unit, kind, state, number of changes, refusal.", type: list, returned: always}
+plan: {description: The plan as a table (one line per change, long requests shortened)., type: list, returned: always}
+applied: {description: Request ids applied in this run., type: list, returned: when not in check mode}
+refused: {description: Request id to the reason it was refused., type: dict, returned: always}
+changes: {description: Changes that took effect in this run., type: int, returned: when not in check mode}
+"""
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from ansible.module_utils.hopthu_module import AUDIT_LOG_ARGUMENT, HopthuModule  # noqa: E402
+
+try:
+    from hopthu import pipeline
+    from hopthu.model import Op
+    from hopthu.passwords import Outbox
+    from hopthu.planview import plan_as_dict, plan_as_table
+except ImportError:
+    pass  # reported by HopthuModule.execute
+
+HIDDEN_PASSWORD = "(one-time password, not shown)"
+
+
+def _lines(attrs: dict) -> list[str]:
+    return [f"{name}: {value}" for name in sorted(attrs) for value in attrs[name]]
+
+
+def account_diffs(plan, limit: int) -> list[dict]:
+    """Ansible diff entries, one per account: its attributes before and after the plan's changes."""
+    accounts: dict[tuple[str, str], dict] = {}
+    for change in plan.changes:
+        account = accounts.setdefault(
+            (change.org, change.uid), {"before": {}, "after": {}, "exists": change.op is not Op.CREATE}
+        )
+        before, after = account["before"], account["after"]
+        for name, values in change.before.items():
+            before.setdefault(name, list(values))
+        for name, values in change.after.items():
+            after[name] = list(values)
+        if change.op is Op.ADD_MEMBER:
+            after.setdefault("group", []).append(change.group)
+        elif change.op is Op.REMOVE_MEMBER:
+            before.setdefault("group", []).append(change.group)
+        elif change.op in (Op.CREATE, Op.SET_PASSWORD):
+            after["userPassword"] = [HIDDEN_PASSWORD]
+        elif change.op is Op.DELETE:
+            account["deleted"] = True
+    diffs = []
+    for (org, uid), account in list(accounts.items())[:limit]:
+        after = {} if account.get("deleted") else account["after"]
+        diffs.append(
+            {
+                "before_header": f"{org}/{uid}" + ("" if account["exists"] else " (absent)"),
+                "after_header": f"{org}/{uid}" + (" (deleted)" if account.get("deleted") else ""),
+                "before": "\n".join(_lines(account["before"])) + "\n",
+                "after": "\n".join(_lines(after)) + "\n",
+            }
+        )
+    if len(accounts) > limit:
+        more = f"… and {len(accounts) - limit} more account(s): see the plan\n"
+        diffs.append({"before_header": "more", "after_header": "more", "before": "", "after": more})
+    return diffs
+
+
+class ApplyModule(HopthuModule):
+    argument_spec = dict(
+        **AUDIT_LOG_ARGUMENT,
+        outbox=dict(type="path", required=True),
+        diff_limit=dict(type="int", default=200),
+        plan_file=dict(type="path"),
+    )
+
+    def run(self) -> dict:
+        loaded = self.load()
+        session = self.session(loaded.inventory)
+        if self.check_mode:
+            the_plan, report = pipeline.plan(loaded, session, self.audit_log), None
+        else:
+            the_plan, report = pipeline.apply(loaded, session, self.audit_log, Outbox(self.params["outbox"]))
+        if self.params["plan_file"]:
+            Path(self.params["plan_file"]).write_text(
+                json.dumps(plan_as_dict(the_plan), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+            )
+        result = {
+            "counts": the_plan.counts(),
+            "requests": [
+                {
+                    "id": rp.request.id,
+                    "org": rp.request.org,
+                    "unit": rp.request.unit,
+                    "kind": rp.request.kind.value,
+                    "state": rp.state,
+                    "changes": len(rp.changes),
+                    "refusal": rp.refusal,
+                }
+                for rp in the_plan.requests
+            ],
+            "plan": plan_as_table(the_plan).splitlines(),
+            "refused": {rp.request.id: rp.refusal for rp in the_plan.requests if rp.refusal},
+        }
+        if self.diff_mode:
+            result["diff"] = account_diffs(the_plan, self.params["diff_limit"])
+        if report is None:
+            return {**result, "changed": bool(the_plan.changes)}
+        result |= {
+            "changed": bool(report.changes or report.recovered),
+            "applied": report.applied,
+            "refused": report.refused,
+            "changes": report.changes,
+            "recovered": report.recovered,
+        }
+        if report.failed:
+            failed = "; ".join(f"{rid}: {error}" for rid, error in report.failed.items())
+            self.fail(f"the directory refused a write, run the apply again after fixing it: {failed}", **result)
+        return result
+
+
+def main() -> None:
+    ApplyModule().execute()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+#!/usr/bin/python
+# Ansible module: send the result notices of finished requests (a thin wrapper around hopthu.notices).
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: hopthu_notify
+short_description: Send each finished request's result notice (thông báo kết quả) to the unit, once
+description:
+  - What C(hopthu notify) does - every request the audit log records as applied or refused, and every
+    request whose one-time passwords wait in the outbox, gets its notice; after delivery the credentials
+    file is deleted.
+  - In check mode nothing is rendered or sent; the result lists the requests that would get a notice.
+options:
+  inventory: {description: The inventory directory (or a hosts file in it)., type: path, required: true}
+  requests: {description: Request files or folders; default the requests folder beside the inventory., type: list, elements: path}
+  audit_log: {description: The hash-chained audit log., type: path, required: true}
+  outbox: {description: The credentials outbox., type: path, required: true}
+  ledger: {description: Notice numbers and deliveries; default beside the outbox., type: path}
+  templates: {description: The organisation's own notice templates., type: path}
+  smtp_host: {description: SMTP server., type: str, required: true}
+  smtp_port: {description: SMTP port., type: int, default: 25}
+  starttls: {description: Encrypt with STARTTLS., type: bool, default: false}
+  smtp_user: {description: SMTP login., type: str}
+  smtp_password: {description: SMTP password (ansible-vault or a protected CI variable)., type: str}
+  smtp_ca_file: {description: CA certificate(s) to verify the SMTP server with., type: path}
+  allow_plaintext: {description: Allow passwords over an unencrypted connection to a remote server., type: bool, default: false}
+  sender: {description: From address., type: str, required: true}
+  signer_title: {description: Signer's title (a newline starts a second line)., type: str, default: GIÁM ĐỐC}
+  signer_name: {description: Signer's full name., type: str, required: true}
+author: hopthu
+"""
+
+EXAMPLES = r"""
+- name: Send the result notices
+  hopthu_notify:
+    inventory: "{{ inventory_dir }}"
+    audit_log: /var/lib/hopthu/audit/audit.jsonl
+    outbox: /var/lib/hopthu/outbox
+    smtp_host: mail.binhthuan.gov.vn
+    sender: hopthu@stttt.binhthuan.gov.vn
+    signer_name: Nguyễn Văn A
+"""
+
+RETURN = r"""
+notices: {description: "Per request: request_id, status (sent, failed, cleaned, pending), recipient, number, detail.", type: list, returned: always}
+"""
+
+import os  # noqa: E402
+from dataclasses import asdict  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from ansible.module_utils.hopthu_module import AUDIT_LOG_ARGUMENT, HopthuModule  # noqa: E402
+
+try:
+    from hopthu.audit import AuditLog
+    from hopthu.inventory import load_inventory
+    from hopthu.notices.deliver import NoticeSettings, Outcome, deliver_pending, work_list
+    from hopthu.notices.ledger import LedgerError, NoticeLedger, ledger_path_for, locked
+    from hopthu.notices.smtp import DEFAULT_PASSWORD_ENV, SmtpSettings
+    from hopthu.passwords import Outbox
+    from hopthu.requests import load_requests
+except ImportError:
+    pass  # reported by HopthuModule.execute
+
+
+class NotifyModule(HopthuModule):
+    uses_directory = False
+    argument_spec = dict(
+        **AUDIT_LOG_ARGUMENT,
+        outbox=dict(type="path", required=True),
+        ledger=dict(type="path"),
+        templates=dict(type="path"),
+        smtp_host=dict(type="str", required=True),
+        smtp_port=dict(type="int", default=25),
+        starttls=dict(type="bool", default=False),
+        smtp_user=dict(type="str"),
+        smtp_password=dict(type="str", no_log=True),
+        smtp_ca_file=dict(type="path"),
+        allow_plaintext=dict(type="bool", default=False),
+        sender=dict(type="str", required=True),
+        signer_title=dict(type="str", default="GIÁM ĐỐC"),
+        signer_name=dict(type="str", required=True),
+    )
+
+    def run(self) -> dict:
+        p = self.params
+        inventory = load_inventory(self.inventory_path)
+        # Files with errors are left out: their notices wait until validation passes (as `hopthu notify`).
+        requests, _ = load_requests(self.request_paths, inventory, repo_root=self.repo_root)
+        finished = AuditLog(self.audit_log).ledger().outcomes
+        outcomes = {rid: Outcome(rid, o.result, o.reason) for rid, o in finished.items()}
+        outbox = Outbox(p["outbox"])
+        ledger_file = Path(p["ledger"]) if p["ledger"] else ledger_path_for(outbox.root)
+        try:
+            if self.check_mode:
+                waiting = work_list(outbox.pending(), outcomes, NoticeLedger.load(ledger_file))
+                notices = [{"request_id": rid, "status": "pending"} for rid in waiting]
+                return {"changed": bool(notices), "notices": notices}
+            if p["smtp_password"]:
+                os.environ[DEFAULT_PASSWORD_ENV] = p["smtp_password"]  # where SmtpSettings reads it from
+            settings = NoticeSettings(
+                sender=p["sender"],
+                signer_title=p["signer_title"].replace("\\n", "\n"),
+                signer_name=p["signer_name"],
+                templates_dir=Path(p["templates"]) if p["templates"] else None,
+            )
+            smtp = SmtpSettings(
+                host=p["smtp_host"],
+                port=p["smtp_port"],
+                starttls=p["starttls"],
+                username=p["smtp_user"],
+                allow_plaintext=p["allow_plaintext"],
+                ca_file=Path(p["smtp_ca_file"]) if p["smtp_ca_file"] else None,
+            )
+            with locked(ledger_file):
+                results = deliver_pending(
+                    outbox=outbox,
+                    ledger=NoticeLedger.load(ledger_file),
+                    inventory=inventory,
+                    requests={r.id: r for r in requests},
+                    outcomes=outcomes,
+                    settings=settings,
+                    smtp=smtp,
+                )
+        except LedgerError as error:
+            self.fail(str(error))
+        notices = [asdict(r) for r in results]
+        result = {"changed": any(r.status in ("sent", "cleaned") for r in results), "notices": notices}
+        failed = [f"{r.request_id}: {r.detail}" for r in results if r.status == "failed"]
+        if failed:
+            self.fail(f"{len(failed)} notice(s) could not be sent:\n" + "\n".join(failed), **result)
+        return result
+
+
+def main() -> None:
+    NotifyModule().execute()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+#!/usr/bin/python
+# Ansible module: check hopthu request files (a thin wrapper around hopthu.requests, like `hopthu validate`).
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: hopthu_validate
+short_description: Check hopthu request files and report every problem of every file
+description:
+  - The checks of C(hopthu validate) - YAML, schema, inventory, folder, usernames, duplicates and, with
+    I(base_ref), that merged requests were not changed. Fails with every located finding.
+  - Read-only, so it runs the same in check mode.
+options:
+  inventory: {description: The inventory directory (or a hosts file in it)., type: path, required: true}
+  requests: {description: Request files or folders; default the requests folder beside the inventory., type: list, elements: path}
+  base_ref: {description: "Git ref of the merged state (origin/main): existing requests must be unchanged.", type: str}
+  report_format: {description: Format of I(report_file)., type: str, choices: [text, json, junit, codequality], default: junit}
+  report_file: {description: Also write the findings to this file (for GitLab's report artifacts)., type: path}
+author: hopthu
+"""
+
+EXAMPLES = r"""
+- name: Validate the request files
+  hopthu_validate:
+    inventory: "{{ inventory_dir }}"
+"""
+
+RETURN = r"""
+files: {description: The request files checked., type: list, returned: always}
+findings: {description: "Every problem: path, line, col, message, rule, severity.", type: list, returned: always}
+"""
+
+from pathlib import Path  # noqa: E402
+
+from ansible.module_utils.hopthu_module import HopthuModule, finding_dict, finding_line  # noqa: E402
+
+try:
+    from hopthu.findings import has_errors, render
+    from hopthu.inventory import load_inventory
+    from hopthu.requests import load_requests, request_files, shown_path
+except ImportError:
+    pass  # reported by HopthuModule.execute
+
+
+class ValidateModule(HopthuModule):
+    uses_directory = False
+    argument_spec = dict(
+        base_ref=dict(type="str"),
+        report_format=dict(type="str", choices=["text", "json", "junit", "codequality"], default="junit"),
+        report_file=dict(type="path"),
+    )
+
+    def run(self) -> dict:
+        inventory = load_inventory(self.inventory_path)
+        targets = self.request_paths
+        _, findings = load_requests(
+            targets, inventory, base_ref=self.params["base_ref"], repo_root=self.repo_root
+        )
+        files = [shown_path(path) for path in request_files(targets)]
+        if self.params["report_file"]:
+            report = render(self.params["report_format"], findings, files)
+            Path(self.params["report_file"]).write_text(report, encoding="utf-8")
+        result = {"changed": False, "files": files, "findings": [finding_dict(f) for f in findings]}
+        if has_errors(findings):
+            errors = sum(1 for f in findings if f.severity == "error")
+            lines = "\n".join(finding_line(f) for f in findings)
+            self.module.fail_json(msg=f"{errors} problem(s) in {len(files)} request file(s):\n{lines}", **result)
+        return result
+
+
+def main() -> None:
+    ValidateModule().execute()
+
+
+if __name__ == "__main__":
+    main()
