@@ -288,4 +288,7 @@ def _organisation(raw: dict[str, Any], default_policy: PasswordPolicy) -> Organi
         place=values["place"],
         issuer=values["issuer"],
         issuer_abbrev=values["issuer_abbrev"],
+        signer_name=raw.get("signer", {}).get("name", ""),
+        signer_title=raw.get("signer", {}).get("title", ""),
+        archive_dir=raw.get("archive_dir"),
     )

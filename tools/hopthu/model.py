@@ -69,6 +69,9 @@ class Organisation:
     place: str = ""  # place name on notices ("Cần Thơ, ngày …")
     issuer: str = ""  # the IT body that issues notices (e.g. "TRUNG TÂM CÔNG NGHỆ THÔNG TIN")
     issuer_abbrev: str = "CNTT"
+    signer_name: str = ""  # who signs result notices (người ký), e.g. the director of the IT body
+    signer_title: str = ""  # "GIÁM ĐỐC", or "KT. GIÁM ĐỐC\nPHÓ GIÁM ĐỐC"
+    archive_dir: str | None = None  # mail host folder; a deleted account's mailbox goes to <dir>/<org>/
 
     def domain_of(self, unit_code: str) -> str:
         unit = self.units.get(unit_code)

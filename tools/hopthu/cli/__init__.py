@@ -25,6 +25,7 @@ COMMANDS = {
     "audit": "audit:audit",
     "server": "server:server",
     "notify": "notify:notify",
+    "mailbox": "mailbox:mailbox",
     "drift": "drift:drift",
     "codeowners": "codeowners:codeowners",
 }

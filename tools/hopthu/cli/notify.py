@@ -79,11 +79,14 @@ ORG_TEMPLATES = Path("templates") / "notices"
 @click.option(
     "--signer-title",
     envvar="HOPTHU_SIGNER_TITLE",
-    default="GIÁM ĐỐC",
-    show_default=True,
-    help="Signer's title; '\\n' starts a new line (KT. GIÁM ĐỐC\\nPHÓ GIÁM ĐỐC) [$HOPTHU_SIGNER_TITLE].",
+    help="Signer's title, default: the organisation's `signer` in the inventory, else GIÁM ĐỐC; '\\n' "
+    "starts a new line (KT. GIÁM ĐỐC\\nPHÓ GIÁM ĐỐC) [$HOPTHU_SIGNER_TITLE].",
 )
-@click.option("--signer-name", envvar="HOPTHU_SIGNER_NAME", help="Signer's full name [$HOPTHU_SIGNER_NAME].")
+@click.option(
+    "--signer-name",
+    envvar="HOPTHU_SIGNER_NAME",
+    help="Signer's full name, default: the organisation's `signer` in the inventory [$HOPTHU_SIGNER_NAME].",
+)
 @click.option(
     "--dry-run", is_flag=True, help="Render to --output with passwords hidden; send and delete nothing."
 )
@@ -109,7 +112,7 @@ def notify(
     smtp_ca_file: Path | None,
     allow_plaintext: bool,
     sender: str | None,
-    signer_title: str,
+    signer_title: str | None,
     signer_name: str | None,
     dry_run: bool,
     output_dir: Path | None,
@@ -128,8 +131,6 @@ def notify(
         missing = [name for name, value in (("--smtp-host", smtp_host), ("--sender", sender)) if not value]
         if missing:
             raise click.UsageError(f"{' and '.join(missing)} needed to send (or use --dry-run --output DIR)")
-    if not signer_name:
-        raise click.UsageError("--signer-name (or $HOPTHU_SIGNER_NAME) is needed: the notice is signed")
 
     inventory_path: Path = ctx.obj["inventory"]
     repo_root = inventory_dir(inventory_path).resolve().parent
@@ -139,8 +140,8 @@ def notify(
         raise click.ClickException(f"the inventory has problems; run 'hopthu validate':\n{error}") from None
     settings = NoticeSettings(
         sender=sender or "hopthu@localhost",
-        signer_title=signer_title.replace("\\n", "\n"),
-        signer_name=signer_name,
+        signer_title=(signer_title or "").replace("\\n", "\n"),
+        signer_name=signer_name or "",
         templates_dir=templates_dir or _org_templates(repo_root),
     )
     requests = _requests(requests_dir or repo_root / REQUESTS_DIR, inventory)

@@ -240,8 +240,9 @@ def _deliver_one(
         rows=rows,
         number=notice_number(entry.sequence, org),
         issued=entry.issued_date,
-        signer_title=settings.signer_title,
-        signer_name=settings.signer_name,
+        # The organisation's own signer (inventory) unless the command names one.
+        signer_title=settings.signer_title or org.signer_title or "GIÁM ĐỐC",
+        signer_name=settings.signer_name or org.signer_name,
     )
     rendered = render(data, dry_run=dry_run, templates_dir=settings.templates_dir)
 

@@ -1,0 +1,262 @@
+"""The Ansible path: the real playbooks and modules, run by ansible-playbook against a real local slapd.
+
+Each test works in a copy of the inventory (the example organisations) with its own hosts file, like
+inventory/production.yml but pointing at a private slapd; its own requests, audit log and outbox. The bind
+passwords come the two ways production gives them: an ansible-vault encrypted vault.yml (binhthuan) and a
+HOPTHU_BIND_PASSWORD_<ORG> environment variable (ctu, danang).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ldap3
+import pytest
+
+from hopthu.audit import AuditLog
+from hopthu.inventory import load_inventory
+from hopthu.passwords import Outbox
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
+if not (BIN / "ansible-playbook").exists():
+    BIN = Path(shutil.which("ansible-playbook") or "ansible-playbook").parent
+VAULT_PASSWORD = "vault-password-for-tests"
+
+REQUEST = """\
+id: 2025-04-02-bdt-cap-moi
+org: binhthuan
+unit: bdt
+kind: create
+document:
+  number: 77/BDT-VP
+  date: 2025-04-02
+  signer: Nguyễn Hữu Phước
+requester:
+  name: Trần Thị Mỹ Lệ
+  position: Chánh Văn phòng
+  phone: "0252 3821 104"
+  email: letm@bdt.binhthuan.gov.vn
+reason: Công chức mới tuyển dụng.
+accounts:
+  - full_name: Phạm Quốc Bảo
+    username: baopq
+    staff_code: BDT-0201
+    position: Chuyên viên
+    department: Văn phòng
+    phone: "0912 345 777"
+    services: [email, qlvb]
+  - full_name: Lê Thị Hồng Nhung
+    username: nhunglth
+    staff_code: BDT-0202
+    position: Kế toán viên
+    department: Văn phòng
+    phone: "0912 345 778"
+    services: [email]
+"""
+REQUEST_PATH = "requests/binhthuan/bdt/2025/2025-04-02-bdt-cap-moi.yaml"
+
+
+@dataclass
+class Site:
+    """A copy of the repository's data for one test, and the server it points at."""
+
+    root: Path
+    server: object
+    env: dict[str, str]
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def audit_log(self) -> Path:
+        return self.root.parent / f"{self.root.name}-state" / "audit.jsonl"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root.parent / f"{self.root.name}-state" / "outbox"
+
+    def secrets(self) -> list[str]:
+        return [self.server.bind_password(org) for org in ("binhthuan", "ctu", "danang")]
+
+    def playbook(self, name: str, *args: str, expect_rc: int = 0) -> str:
+        command = [
+            str(BIN / "ansible-playbook"),
+            "-i",
+            str(self.root / "inventory" / "test.yml"),
+            str(ROOT / "playbooks" / name),
+            "--vault-password-file",
+            str(self.root.parent / f"{self.root.name}-vault-password"),
+            *args,
+        ]
+        done = subprocess.run(command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300)
+        output = done.stdout + done.stderr
+        self.outputs.append(output)
+        assert done.returncode == expect_rc, f"{' '.join(command)} exited {done.returncode}:\n{output}"
+        return output
+
+    def account(self, uid: str) -> dict | None:
+        conn = self.server.connect("binhthuan")
+        try:
+            conn.search("dc=binhthuan,dc=gov,dc=vn", f"(uid={uid})", attributes=["*", "+"])
+            return conn.response[0]["attributes"] if conn.response else None
+        finally:
+            conn.unbind()
+
+
+@pytest.fixture
+def site(tmp_path, start_directory) -> Site:
+    inventory = load_inventory(ROOT / "inventory")
+    server = start_directory(inventory.organisations.values())
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "inventory" / "group_vars" / "all", root / "inventory" / "group_vars" / "all")
+    (root / REQUEST_PATH).parent.mkdir(parents=True)
+    (root / REQUEST_PATH).write_text(REQUEST, encoding="utf-8")
+    hosts = {
+        "all": {
+            "children": {
+                "test": {
+                    "children": {
+                        "audit_hosts": {
+                            "hosts": {
+                                "audit": {
+                                    "ansible_connection": "local",
+                                    "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                                }
+                            }
+                        },
+                        "directory_servers": {
+                            "hosts": {
+                                "ldap": {
+                                    "hopthu_directory": {
+                                        "uri": server.uri,
+                                        "organisations": ["binhthuan", "ctu", "danang"],
+                                    }
+                                }
+                            }
+                        },
+                    }
+                }
+            }
+        }
+    }
+    (root / "inventory" / "test.yml").write_text(json.dumps(hosts, indent=1), encoding="utf-8")
+    state = tmp_path / "repo-state"
+    group_vars = root / "inventory" / "group_vars" / "test"
+    group_vars.mkdir()
+    (group_vars / "main.yml").write_text(
+        textwrap.dedent(f"""\
+            hopthu_audit_log: {state / "audit.jsonl"}
+            hopthu_outbox: {state / "outbox"}
+            hopthu_bind_passwords: "{{{{ vault_hopthu_bind_passwords | default({{}}) }}}}"
+            """),
+        encoding="utf-8",
+    )
+    vault_password = tmp_path / "repo-vault-password"
+    vault_password.write_text(VAULT_PASSWORD)
+    vault = group_vars / "vault.yml"
+    vault.write_text(f'vault_hopthu_bind_passwords:\n  binhthuan: "{server.bind_password("binhthuan")}"\n')
+    subprocess.run(
+        [str(BIN / "ansible-vault"), "encrypt", "--vault-password-file", str(vault_password), str(vault)],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOPTHU_", "ANSIBLE_"))}
+    env |= {
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "HOPTHU_BIND_PASSWORD_CTU": server.bind_password("ctu"),
+        "HOPTHU_BIND_PASSWORD_DANANG": server.bind_password("danang"),
+        "PATH": f"{BIN}:{env.get('PATH', '')}",
+    }
+    return Site(root, server, env)
+
+
+def test_check_mode_reports_the_plan_and_writes_nothing(site):
+    output = site.playbook("apply.yml", "--check")
+    assert "2025-04-02-bdt-cap-moi (create, binhthuan/bdt" in output
+    assert "create (cấp mới)  baopq" in output and "add to group      baopq" in output
+    assert "Plan: 2 to create, 0 to change, 0 to delete" in output
+    assert site.account("baopq") is None
+    assert not site.audit_log.exists() or not list(AuditLog(site.audit_log).records())
+    assert Outbox(site.outbox).pending() == []
+
+
+def test_diff_mode_shows_each_account_before_and_after_with_passwords_hidden(site):
+    output = site.playbook("apply.yml", "--check", "--diff")
+    assert "--- before: binhthuan/baopq (absent)" in output
+    assert "+cn: Phạm Quốc Bảo" in output
+    assert "+mail: baopq@bdt.binhthuan.gov.vn" in output
+    assert "+group: qlvb" in output
+    assert "+userPassword: (one-time password, not shown)" in output
+    assert site.account("baopq") is None
+
+
+def test_apply_creates_the_accounts_records_them_and_a_second_run_changes_nothing(site):
+    output = site.playbook("apply.yml")
+    assert "changed: [audit]" in output
+    baopq = site.account("baopq")
+    assert baopq["cn"] == ["Phạm Quốc Bảo"] and baopq["pwdReset"] == ["TRUE"]
+    assert any(group.startswith("cn=qlvb,") for group in baopq["memberOf"])
+    assert site.account("nhunglth")["mail"] == ["nhunglth@bdt.binhthuan.gov.vn"]
+    records = list(AuditLog(site.audit_log).records())
+    assert {"event": "request", "request": "2025-04-02-bdt-cap-moi", "result": "applied"}.items() <= (
+        records[-1].items()
+    )
+    assert f"audit head {len(records)}:" in output
+    assert Outbox(site.outbox).pending() == ["2025-04-02-bdt-cap-moi"]
+
+    again = site.playbook("apply.yml")
+    assert "changed=0" in again
+    assert "2025-04-02-bdt-cap-moi (create, binhthuan/bdt, văn bản 77/BDT-VP): already done" in again
+
+
+def test_no_secret_reaches_the_output_even_at_the_highest_verbosity(site):
+    site.playbook("apply.yml", "-vvvv", "--diff")
+    site.playbook("drift.yml", "-vvvv", "--diff")
+    output = "\n".join(site.outputs)
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in output  # the vault password was passed, and masked
+    assert "bind_passwords" in output
+    for secret in site.secrets():
+        assert secret not in output
+    one_time = Outbox(site.outbox).credentials("2025-04-02-bdt-cap-moi").passwords.values()
+    assert len(one_time) == 2
+    for password in one_time:
+        assert password not in output
+
+
+def test_an_invalid_request_stops_before_the_directory_with_the_located_problem(site):
+    broken = REQUEST.replace("    staff_code: BDT-0201\n", "").replace("username: nhunglth", "username: nhung")
+    (site.root / REQUEST_PATH).write_text(broken, encoding="utf-8")
+    output = site.playbook("apply.yml", expect_rc=2)
+    assert f"{REQUEST_PATH}:17:5: accounts[0]: missing required field 'staff_code'" in output
+    assert "Verify the audit log's hash chain" in output  # the always: part still ran
+    assert site.account("baopq") is None
+    validated = site.playbook("validate.yml", expect_rc=2)
+    assert f"{REQUEST_PATH}:17:5" in validated
+
+
+def test_validate_playbook_passes_on_good_requests_and_writes_junit(site):
+    report = site.root / "junit.xml"
+    output = site.playbook("validate.yml", "-e", f"hopthu_validate_report={report}")
+    assert "1 request file(s) checked, no problem" in output
+    assert 'testcase classname="hopthu.validate"' in report.read_text(encoding="utf-8")
+
+
+def test_drift_playbook_fails_on_a_change_made_by_hand(site):
+    site.playbook("apply.yml")
+    assert "no drift" in site.playbook("drift.yml")
+    conn = site.server.connect("binhthuan")
+    conn.modify(
+        "uid=baopq,ou=people,dc=binhthuan,dc=gov,dc=vn",
+        {"telephoneNumber": [(ldap3.MODIFY_REPLACE, ["0999 000 000"])]},
+    )
+    conn.unbind()
+    output = site.playbook("drift.yml", "--diff", expect_rc=2)
+    assert "binhthuan/baopq: attribute telephoneNumber: requests say '0912 345 777'" in output
+    assert "-telephoneNumber: 0912 345 777" in output and "+telephoneNumber: 0999 000 000" in output

@@ -1,0 +1,242 @@
+"""End to end with real servers: the shipped example requests applied by `hopthu apply` to a real slapd,
+mail through a real Postfix into a real Dovecot, read over IMAP, result notices sent by `hopthu notify`.
+
+The tests of this module share one world, in file order: the delete test runs last because it removes
+the account the lock test looks at.
+"""
+
+from __future__ import annotations
+
+import email
+import imaplib
+import io
+import os
+import shutil
+import smtplib
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from hopthu.audit import AuditLog
+from hopthu.inventory import load_inventory
+from hopthu.passwords import Outbox
+from mailfixtures import mail_servers_missing
+
+pytestmark = [pytest.mark.mail, pytest.mark.slapd]
+ROOT = Path(__file__).resolve().parent.parent
+HOPTHU = str(Path(sys.executable).with_name("hopthu"))
+CREATE = "2025-03-03-bdt-cap-moi"
+
+
+@dataclass
+class World:
+    workdir: Path
+    repo: Path
+    directory: object
+    mail: object
+    env: dict[str, str]
+    passwords: dict[str, dict[str, str]]  # request id -> uid -> one-time password, as applied
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run([HOPTHU, *args], cwd=self.repo, env=self.env, capture_output=True, text=True)
+        assert result.returncode == 0, f"hopthu {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def imap(self, address: str, password: str) -> imaplib.IMAP4 | None:
+        imap = imaplib.IMAP4(self.mail.host, self.mail.imap_port)
+        try:
+            imap.login(address, password)
+        except imaplib.IMAP4.error:
+            imap.logout()
+            return None
+        return imap
+
+    def inbox(self, address: str, password: str, until: str | None = None) -> list[EmailMessage]:
+        deadline = time.monotonic() + 15
+        while True:
+            imap = self.imap(address, password)
+            assert imap is not None, f"{address} cannot log in"
+            imap.select("INBOX", readonly=True)
+            _, numbers = imap.search(None, "ALL")
+            messages = []
+            for number in numbers[0].split():
+                _, data = imap.fetch(number, "(RFC822)")
+                messages.append(email.message_from_bytes(data[0][1], policy=policy.default))
+            imap.logout()
+            if (
+                until is None
+                or any(until in str(m["Subject"]) for m in messages)
+                or time.monotonic() > deadline
+            ):
+                return messages
+            time.sleep(0.2)
+
+    def send(self, to: str, subject: str) -> None:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "vanphong@binhthuan.gov.vn", to, subject
+        message.set_content("Thư thử nghiệm.")
+        with smtplib.SMTP(self.mail.host, self.mail.smtp_port) as smtp:
+            smtp.send_message(message)
+
+
+@pytest.fixture(scope="module")
+def world():
+    reason = mail_servers_missing()
+    if reason:
+        pytest.skip(reason)
+    from hopthu.directory.server import LocalDirectory
+    from hopthu.mail.server import LocalMail, orgs_for_directory
+
+    workdir = Path(tempfile.mkdtemp(prefix="hopthu-e2e-"))
+    workdir.chmod(0o711)  # Dovecot's mail user must pass through to the mailboxes
+    repo = workdir / "repo"
+    for part in ("inventory", "requests", "schemas"):
+        shutil.copytree(ROOT / part, repo / part)
+    # Bình Thuận keeps locked accounts 0 days here, so the shipped delete example can be applied, and
+    # archives into the test's folder.
+    inventory_file = repo / "inventory/group_vars/all/hopthu.yml"
+    text = inventory_file.read_text().replace("retention_days: 90", "retention_days: 0", 1)
+    text = text.replace("/srv/mail-archive", str(workdir / "archive"))
+    inventory_file.write_text(text)
+    organisations = load_inventory(repo / "inventory").organisations.values()
+
+    directory = LocalDirectory.start(workdir / "ldap", organisations, fresh=True)
+    directory.set_nosync(True)
+    mail = LocalMail.start(
+        workdir / "mail", orgs_for_directory(directory, organisations), ldap_uri=directory.uri
+    )
+    env = {
+        **os.environ,
+        "HOPTHU_DIRECTORY": str(directory.workdir / "directory.json"),
+        "HOPTHU_AUDIT_LOG": str(workdir / "audit.jsonl"),
+        "HOPTHU_OUTBOX": str(workdir / "outbox"),
+        "HOPTHU_NOTICE_SENDER": "hopthu@stttt.binhthuan.gov.vn",
+    }
+    world = World(workdir, repo, directory, mail, env, {})
+    try:
+        everything_but_delete = [
+            str(p) for p in sorted((repo / "requests").rglob("*.yaml")) if "-xoa" not in p.name
+        ]
+        world.run("apply", "--quiet", *everything_but_delete)
+        box = Outbox(workdir / "outbox")
+        world.passwords = {rid: dict(box.credentials(rid).passwords) for rid in box.pending()}
+        yield world
+    finally:
+        mail.stop()
+        directory.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_a_created_person_reads_mail_sent_to_the_new_address_with_the_one_time_password(world):
+    world.send("minhnv@bdt.binhthuan.gov.vn", "Chào mừng đồng chí")
+    messages = world.inbox(
+        "minhnv@bdt.binhthuan.gov.vn", world.passwords[CREATE]["minhnv"], until="Chào mừng"
+    )
+    assert [str(m["Subject"]) for m in messages] == ["Chào mừng đồng chí"]
+
+
+def test_a_locked_account_cannot_log_in_and_its_mail_is_kept_as_the_org_decides(world):
+    # thodn was locked (khóa) by 2025-03-17-bdt-khoa; Bình Thuận's locked_mail is "accept".
+    address = "thodn@bdt.binhthuan.gov.vn"
+    assert world.imap(address, world.passwords[CREATE]["thodn"]) is None
+    world.send(address, "Thư gửi người đã chuyển công tác")
+    home = world.mail.home("binhthuan", "thodn")
+    deadline = time.monotonic() + 10
+    while not list(home.glob("Maildir/new/*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(list(home.glob("Maildir/new/*"))) == 1
+
+
+def test_after_a_reset_the_new_password_works_and_the_old_one_does_not(world):
+    old = world.passwords["2025-03-04-cit-cap-moi"]["thviet"]
+    new = world.passwords["2025-03-12-cit-cap-lai-mat-khau"]["thviet"]
+    assert old != new
+    assert world.imap("thviet@ctu.edu.vn", old) is None
+    session = world.imap("thviet@ctu.edu.vn", new)
+    assert session is not None
+    session.logout()
+
+
+def test_a_handed_over_unit_mailbox_gets_a_new_password(world):
+    old = world.passwords["2025-03-05-snv-hop-thu-don-vi"]["ccvtlt"]
+    new = world.passwords["2025-03-25-snv-ban-giao"]["ccvtlt"]
+    assert world.imap("ccvtlt@danang.gov.vn", old) is None
+    session = world.imap("ccvtlt@danang.gov.vn", new)
+    assert session is not None
+    session.logout()
+
+
+def test_the_unit_reads_the_result_notice_of_its_3_person_create_and_the_pdf_opens(world):
+    smtp = ["--smtp-host", world.mail.host, "--smtp-port", str(world.mail.smtp_port)]
+    world.run("notify", *smtp)
+    unit_password = world.passwords["2025-03-01-bdt-hop-thu-don-vi"]["bdt"]
+    messages = world.inbox("bdt@binhthuan.gov.vn", unit_password, until="cấp mới hộp thư")
+    (notice,) = [m for m in messages if "45/BDT-VP" in m.get_body(("plain",)).get_content()]
+    text = notice.get_body(("plain",)).get_content()
+    for expected in (
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Độc lập - Tự do - Hạnh phúc",
+        "THÔNG BÁO",
+        "Kính gửi",
+        "Ban Dân tộc tỉnh Bình Thuận",
+        "45/BDT-VP",
+        "Nơi nhận",
+        "Nguyễn Thanh Sơn",  # the organisation's signer, from the inventory
+    ):
+        assert expected in text, expected
+    people = {"Nguyễn Văn Minh": "minhnv", "Võ Thị Thu An": "anvtt", "Đàng Năng Thọ": "thodn"}
+    for name, uid in people.items():
+        assert name in text
+        assert world.passwords[CREATE][uid] in text  # the one-time password, in the notice only
+    (attachment,) = list(notice.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    pages = PdfReader(io.BytesIO(attachment.get_content())).pages
+    pdf = "".join("".join(page.extract_text() for page in pages).split())  # the PDF wraps lines anywhere
+    for name, uid in people.items():
+        assert "".join(name.split()) in pdf
+        assert f"{uid}@bdt.binhthuan.gov.vn" in pdf
+        assert world.passwords[CREATE][uid] in pdf
+    # delivered: the passwords are gone from the outbox, and a handover notice reached its unit too
+    assert CREATE not in Outbox(world.workdir / "outbox").pending()
+    snv = world.inbox("snv@danang.gov.vn", world.passwords["2025-03-01-snv-hop-thu-co-quan"]["snv"])
+    handover = [m for m in snv if "905/SNV-VP" in m.get_body(("plain",)).get_content()]
+    assert handover and "Trịnh Văn Khoa" in handover[0].get_body(("plain",)).get_content()
+
+
+def test_delete_archives_the_mailbox_verifies_it_then_removes_it(world):
+    home = world.mail.home("binhthuan", "thodn")
+    world.send("thodn@bdt.binhthuan.gov.vn", "Thư cuối cùng")
+    deadline = time.monotonic() + 10
+    while len(list(home.glob("Maildir/new/*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    kept = len(list(home.glob("Maildir/new/*")))
+    assert kept >= 1
+
+    world.run("apply", "--quiet")  # now the delete example: retention (0 days here) has passed
+    conn = world.directory.connect("binhthuan")
+    conn.search("dc=binhthuan,dc=gov,dc=vn", "(uid=thodn)")
+    assert conn.entries == []
+    conn.unbind()
+
+    out = world.run("mailbox", "retire", "--mail-root", str(world.mail.mail_root)).stdout
+    assert "archived binhthuan/thodn" in out
+    assert not home.exists()
+    (archive,) = (world.workdir / "archive" / "binhthuan").glob("thodn-*.tar.gz")
+    with tarfile.open(archive) as tar:
+        messages = [m for m in tar.getmembers() if "/new/" in m.name or "/cur/" in m.name]
+    assert len(messages) == kept
+    records = [r for r in AuditLog(world.workdir / "audit.jsonl").records() if r["op"] == "archive-mailbox"]
+    assert [(r["uid"], r["result"]) for r in records] == [("thodn", "ok")]
+    assert (
+        "no mailbox to retire"
+        in world.run("mailbox", "retire", "--mail-root", str(world.mail.mail_root)).stdout
+    )
