@@ -27,6 +27,9 @@ from hopthu.plan import Plan, Progress, RequestPlan
 
 BATCH = 2000  # changes per audit batch: bounds the work redone after a crash, keeps fsyncs rare
 NEEDS_PASSWORD = (Op.CREATE, Op.SET_PASSWORD)
+# Changes to an account's own attributes: within a request they become one modify of its entry.
+ENTRY_MODIFY_OPS = frozenset({Op.MODIFY, Op.MOVE, Op.SET_PASSWORD, Op.LOCK, Op.UNLOCK})
+ENTRY_MODIFY = "modify-entry"
 
 
 class ApplyError(Exception):
@@ -152,53 +155,50 @@ class Applier:
     ) -> tuple[list[LdapOp | Barrier], dict[int, list[Change]]]:
         """LDAP operations for ``changes`` in phase order, and which changes each operation carries out.
 
-        Memberships of one group are merged into one modify of the group entry: every entry is written
-        once, however many accounts join it.
+        Every entry is written once per phase: the memberships of one group are one modify of the group
+        entry, however many accounts join it, and all the attribute changes of one account (change,
+        move, password, lock, unlock) are one modify of the account's entry.
         """
         ops: list[LdapOp | Barrier] = []
         covers: dict[int, list[Change]] = {}
-        phase = None
-        for op_kind, group_changes in _phases(changes):
-            if phase is not None:
+        for phase, phase_changes in _phases(changes):
+            if ops:
                 ops.append(Barrier())
-            phase = op_kind
-            for ldap_op, carried in self._phase_ops(op_kind, group_changes, passwords):
+            for ldap_op, carried in self._phase_ops(phase, phase_changes, passwords):
                 ops.append(ldap_op)
                 covers[id(ldap_op)] = carried
         return ops, covers
 
     def _phase_ops(
-        self, op: Op, changes: list[Change], passwords: dict[str, str]
+        self, phase: str, changes: list[Change], passwords: dict[str, str]
     ) -> Iterator[tuple[LdapOp, list[Change]]]:
-        if op in (Op.ADD_MEMBER, Op.REMOVE_MEMBER):
-            by_group: dict[str, list[Change]] = {}
-            for change in changes:
-                by_group.setdefault(change.group, []).append(change)
-            how = "add" if op is Op.ADD_MEMBER else "delete"
-            for group, members in by_group.items():
+        if phase in (Op.ADD_MEMBER, Op.REMOVE_MEMBER):
+            how = "add" if phase == Op.ADD_MEMBER else "delete"
+            for group, members in _grouped(changes, lambda c: c.group).items():
                 dns = [entry_dn(self.org, c.kind, c.uid) for c in members]
                 yield Modify(group_dn(self.org, group), [("member", how, dns)]), members
-            return
-        for change in changes:
-            yield self._entry_op(change, passwords), [change]
+        elif phase == ENTRY_MODIFY:
+            for (kind, uid), entry_changes in _grouped(changes, lambda c: (c.kind, c.uid)).items():
+                modifications = [m for c in entry_changes for m in self._modifications(c, passwords)]
+                yield Modify(entry_dn(self.org, kind, uid), modifications), entry_changes
+        else:
+            for change in changes:
+                dn = entry_dn(self.org, change.kind, change.uid)
+                if change.op is Op.CREATE:
+                    attributes = {k: list(v) for k, v in change.after.items()}
+                    attributes["userPassword"] = [passwords[change.uid]]
+                    yield Add(dn, attributes), [change]
+                else:
+                    yield Delete(dn), [change]
 
-    def _entry_op(self, change: Change, passwords: dict[str, str]) -> LdapOp:
-        dn = entry_dn(self.org, change.kind, change.uid)
-        if change.op is Op.CREATE:
-            attributes = {k: list(v) for k, v in change.after.items()}
-            attributes["userPassword"] = [passwords[change.uid]]
-            return Add(dn, attributes)
-        if change.op is Op.DELETE:
-            return Delete(dn)
+    @staticmethod
+    def _modifications(change: Change, passwords: dict[str, str]) -> list[tuple[str, str, list[str]]]:
         if change.op is Op.SET_PASSWORD:
-            return Modify(
-                dn,
-                [("userPassword", "replace", [passwords[change.uid]]), ("pwdReset", "replace", ["TRUE"])],
-            )
+            return [("userPassword", "replace", [passwords[change.uid]]), ("pwdReset", "replace", ["TRUE"])]
         if change.op is Op.UNLOCK:
-            return Modify(dn, [(attr, "replace", []) for attr in change.before])
+            return [(attr, "replace", []) for attr in change.before]
         # MODIFY, MOVE, LOCK: set every changed attribute to its new values (none = remove it)
-        return Modify(dn, [(attr, "replace", list(values)) for attr, values in change.after.items()])
+        return [(attr, "replace", list(values)) for attr, values in change.after.items()]
 
     # --- audit records ----------------------------------------------------------------------------
 
@@ -233,16 +233,28 @@ def _describe(result: WriteResult) -> str:
     return f"{result.description} ({result.code}) {result.message}".strip()
 
 
-def _phases(changes: Iterable[Change]) -> Iterator[tuple[Op, list[Change]]]:
-    """Consecutive changes grouped by op; the plan already sorted them into phase order."""
+def _phase(op: Op) -> str:
+    return ENTRY_MODIFY if op in ENTRY_MODIFY_OPS else op.value
+
+
+def _phases(changes: Iterable[Change]) -> Iterator[tuple[str, list[Change]]]:
+    """Consecutive changes grouped by phase; the plan already sorted them into phase order."""
     current: list[Change] = []
     for change in changes:
-        if current and change.op is not current[0].op:
-            yield current[0].op, current
+        if current and _phase(change.op) != _phase(current[0].op):
+            yield _phase(current[0].op), current
             current = []
         current.append(change)
     if current:
-        yield current[0].op, current
+        yield _phase(current[0].op), current
+
+
+def _grouped(changes: Iterable[Change], key: Callable[[Change], Any]) -> dict[Any, list[Change]]:
+    """Changes by key, in first-seen order."""
+    groups: dict[Any, list[Change]] = {}
+    for change in changes:
+        groups.setdefault(key(change), []).append(change)
+    return groups
 
 
 def _batches(changes: tuple[Change, ...], size: int) -> Iterator[list[Change]]:
