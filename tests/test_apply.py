@@ -165,8 +165,9 @@ def test_apply_every_kind_then_reapply_changes_nothing(workspace):
     tampered = workspace.run("audit", "verify", "--log", str(workspace.audit_log), check=False)
     assert tampered.returncode == 1 and "audit.jsonl:4: seq 4: record was edited" in tampered.stderr
 
-    # no generated password anywhere but the outbox: repo files, outputs, plan, audit log
-    secrets = list(passwords.values())
+    # no generated password, and no bind credential, anywhere but where they belong (outbox, the server's
+    # secret files): not in the repository's files, the commands' output, the plan or the audit log
+    secrets = list(passwords.values()) + [server.bind_password(org) for org in ("binhthuan", "danang", "ctu")]
     assert secrets
     haystacks = [*workspace.outputs, workspace.audit_log.read_text()]
     haystacks += [p.read_text(errors="replace") for p in workspace.root.rglob("*") if p.is_file()]
