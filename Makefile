@@ -10,7 +10,7 @@ DEMO_DIR ?= /var/tmp/hopthu-demo
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # Debian packages the servers and the pipeline need (see scripts/install-system-packages).
-.PHONY: system venv setup lint test test-unit demo demo-down bench clean
+.PHONY: system venv ci-tools setup lint test test-unit demo demo-down bench clean
 
 system:
 	@scripts/install-system-packages
@@ -23,12 +23,19 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-setup: system venv
+# gitlab-ci-local (npm), which the tests use to run the real .gitlab-ci.yml
+ci-tools: system
+	@scripts/install-gitlab-ci-local
+
+setup: system venv ci-tools
+
+PY_SOURCES := tools tests bench scripts roles
 
 lint: venv
-	$(BIN)/ruff check tools tests bench
-	$(BIN)/ruff format --check tools tests bench
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint -q playbooks roles
 
 test: setup lint
 	$(BIN)/pytest -q
@@ -36,7 +43,7 @@ test: setup lint
 test-unit: venv
 	$(BIN)/pytest -q -m 'not slapd and not mail and not slow'
 
-demo: setup
+demo: system venv
 	scripts/demo "$(DEMO_DIR)"
 
 demo-down: venv
@@ -44,7 +51,8 @@ demo-down: venv
 
 bench: setup
 	$(PY) bench/naming.py
-	$(PY) bench/apply.py
+	cd bench && ../$(PY) ldap_write.py
+	cd bench && ../$(PY) apply.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

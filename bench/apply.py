@@ -8,7 +8,7 @@ For each of the server's write modes — default durable writes (fsync at every 
 - ``hopthu apply`` of the request, the whole command: load and validate the request, read the
   directory, plan, reserve passwords in the outbox, write, audit (intents and completions, fsynced);
 - a no-op re-apply of the same commit;
-- the Ansible path (``playbooks/apply.yml``), when the playbooks exist and ``--ansible`` is on.
+- the Ansible path (``playbooks/apply.yml`` against ``inventory/dev.yml``, bench/apply_ansible.py).
 
 Then the time to plan one request of 1 account against a directory of 100,000 (offline ``slapadd -q``).
 
@@ -21,7 +21,6 @@ plan of 1 account < 1 s; Ansible ≤ 1.3 × direct + a few seconds.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from apply_ansible import ansible_apply
 from ldap_write import run_ldapadd, to_ldif
 from workload import write_create_request
 
@@ -88,29 +88,6 @@ def fresh(tmp: Path, name: str, org, nosync: bool) -> LocalDirectory:
     server = LocalDirectory.start(tmp / name, [org], fresh=True)
     server.set_nosync(nosync)
     return server
-
-
-def ansible_apply(repo: Path, server: LocalDirectory, work: Path) -> float | None:
-    """The production path: playbooks/apply.yml over the same request, if the playbooks are there."""
-    playbook = ROOT / "playbooks" / "apply.yml"
-    if not playbook.exists():
-        return None
-    for part in ("playbooks", "roles", "ansible.cfg"):
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, repo / part, dirs_exist_ok=True)
-        elif source.exists():
-            shutil.copy(source, repo / part)
-    env = {
-        **os.environ,
-        "HOPTHU_DIRECTORY": str(server.workdir / "directory.json"),
-        "HOPTHU_AUDIT_LOG": str(work / "audit.jsonl"),
-        "HOPTHU_OUTBOX": str(work / "outbox"),
-        "PATH": f"{Path(HOPTHU).parent}:{os.environ['PATH']}",
-    }
-    command = [str(Path(HOPTHU).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local"]
-    command += ["playbooks/apply.yml", "-e", "hopthu_notify=false"]
-    return timed(command, repo, env)
 
 
 def plan_one_against(tmp: Path, org, size: int) -> tuple[float, float]:

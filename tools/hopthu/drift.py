@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hopthu.model import DirectoryAccount, Inventory, Request, Snapshot
-from hopthu.plan import LOCKED_FOREVER, Progress, _simulate, make_plan, request_order
+from hopthu.plan import LOCKED_FOREVER, Progress, _simulate, make_plan, request_order, touched_uids
 
 # Attributes the requests decide (docs/architecture.md), compared value for value.
 MANAGED_ATTRIBUTES = (
@@ -105,7 +105,9 @@ def expected_state(
         if when is None:
             continue
         org = inventory.organisations[request.org]
-        (planned,) = make_plan([request], inventory, Snapshot(dict(state)), Progress(), when).requests
+        touched = {(request.org, uid) for uid in touched_uids([request]).get(request.org, ())}
+        snapshot = Snapshot({key: state[key] for key in touched if key in state})
+        (planned,) = make_plan([request], inventory, snapshot, Progress(), when).requests
         if planned.refusal:
             not_replayed[request.id] = planned.refusal
             continue

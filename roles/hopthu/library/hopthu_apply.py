@@ -7,30 +7,62 @@ DOCUMENTATION = r"""
 module: hopthu_apply
 short_description: Plan and apply hopthu requests against the organisations' directories
 description:
-  - Validates the request files, reads the directory once, plans, and applies exactly that plan, recording
-    every change in the audit log (C(hopthu apply)). All requests are one call, whatever their size.
-  - In check mode nothing is written, the result is the plan (C(hopthu plan)).
-  - In diff mode each account's attributes before and after are shown; one-time passwords never are.
-  - A refused request (từ chối) does not fail the task; it is listed in C(refused) so the play can send
-    its notice first and fail afterwards.
+- Validates the request files, reads the directory once, plans, and applies exactly that plan, recording
+  every change in the audit log (C(hopthu apply)). All requests are one call, whatever their size.
+- In check mode nothing is written, the result is the plan (C(hopthu plan)).
+- In diff mode each account's attributes before and after are shown; one-time passwords never are.
+- A refused request (từ chối) does not fail the task; it is listed in C(refused) so the play can send
+  its notice first and fail afterwards.
 options:
-  inventory: {description: The inventory directory (or a hosts file in it)., type: path, required: true}
-  requests: {description: Request files or folders; default the requests folder beside the inventory., type: list, elements: path}
-  audit_log: {description: The hash-chained audit log., type: path, required: true}
-  outbox: {description: The credentials outbox (one-time passwords wait there for the notice)., type: path, required: true}
-  directory_file: {description: A connections file (hopthu.endpoints); when given, I(servers) is ignored., type: path}
+  inventory:
+    description: The inventory directory (or a hosts file in it).
+    type: path
+    required: true
+  requests:
+    description: Request files or folders; default the requests folder beside the inventory.
+    type: list
+    elements: path
+  audit_log:
+    description: The hash-chained audit log.
+    type: path
+    required: true
+  outbox:
+    description: The credentials outbox (one-time passwords wait there for the notice).
+    type: path
+    required: true
+  directory_file:
+    description: A connections file (hopthu.endpoints); when given, I(servers) is ignored.
+    type: path
   servers:
     description: The directory servers, C(hostvars[host].hopthu_directory) of the inventory.
     type: list
     elements: dict
     suboptions:
-      uri: {description: LDAP URI., type: str, required: true}
-      organisations: {description: Organisation codes this server holds., type: list, elements: str, required: true}
-      bind_dn: {description: "Bind DN, C({base_dn}) replaced; default cn=admin,<base_dn>.", type: str}
-      password_file: {description: "File with the bind password, C({org}) replaced.", type: str}
-  bind_passwords: {description: Organisation code to bind password (from ansible-vault)., type: dict}
-  diff_limit: {description: At most this many accounts are shown in diff mode., type: int, default: 200}
-  plan_file: {description: Also write the plan as JSON (C(hopthu plan --json)) to this file., type: path}
+      uri:
+        description: LDAP URI.
+        type: str
+        required: true
+      organisations:
+        description: Organisation codes this server holds.
+        type: list
+        elements: str
+        required: true
+      bind_dn:
+        description: Bind DN, C({base_dn}) replaced; default cn=admin,<base_dn>.
+        type: str
+      password_file:
+        description: File with the bind password, C({org}) replaced.
+        type: str
+  bind_passwords:
+    description: Organisation code to bind password (from ansible-vault).
+    type: dict
+  diff_limit:
+    description: At most this many accounts are shown in diff mode.
+    type: int
+    default: 200
+  plan_file:
+    description: Also write the plan as JSON (C(hopthu plan --json)) to this file.
+    type: path
 author: hopthu
 """
 
@@ -45,26 +77,44 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-counts: {description: "Accounts to create, update, delete (GitLab's Terraform report shape).", type: dict, returned: always}
-requests: {description: "Per request: id, org, unit, kind, state, number of changes, refusal.", type: list, returned: always}
-plan: {description: The plan as a table (one line per change, long requests shortened)., type: list, returned: always}
-applied: {description: Request ids applied in this run., type: list, returned: when not in check mode}
-refused: {description: Request id to the reason it was refused., type: dict, returned: always}
-changes: {description: Changes that took effect in this run., type: int, returned: when not in check mode}
+counts:
+  description: Accounts to create, update, delete (GitLab's Terraform report shape).
+  type: dict
+  returned: always
+requests:
+  description: 'Per request: id, org, unit, kind, state, number of changes, refusal.'
+  type: list
+  returned: always
+plan:
+  description: The plan as a table (one line per change, long requests shortened).
+  type: list
+  returned: always
+applied:
+  description: Request ids applied in this run.
+  type: list
+  returned: when not in check mode
+refused:
+  description: Request id to the reason it was refused.
+  type: dict
+  returned: always
+changes:
+  description: Changes that took effect in this run.
+  type: int
+  returned: when not in check mode
 """
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import ClassVar  # noqa: E402
 
 from ansible.module_utils.hopthu_module import AUDIT_LOG_ARGUMENT, HopthuModule  # noqa: E402
 
-try:
+with contextlib.suppress(ImportError):  # reported by HopthuModule.execute
     from hopthu import pipeline
     from hopthu.model import Op
     from hopthu.passwords import Outbox
     from hopthu.planview import plan_as_dict, plan_as_table
-except ImportError:
-    pass  # reported by HopthuModule.execute
 
 HIDDEN_PASSWORD = "(one-time password, not shown)"
 
@@ -111,7 +161,7 @@ def account_diffs(plan, limit: int) -> list[dict]:
 
 
 class ApplyModule(HopthuModule):
-    argument_spec = dict(
+    argument_spec: ClassVar[dict] = dict(
         **AUDIT_LOG_ARGUMENT,
         outbox=dict(type="path", required=True),
         diff_limit=dict(type="int", default=200),
@@ -159,7 +209,9 @@ class ApplyModule(HopthuModule):
         }
         if report.failed:
             failed = "; ".join(f"{rid}: {error}" for rid, error in report.failed.items())
-            self.fail(f"the directory refused a write, run the apply again after fixing it: {failed}", **result)
+            self.fail(
+                f"the directory refused a write, run the apply again after fixing it: {failed}", **result
+            )
         return result
 
 

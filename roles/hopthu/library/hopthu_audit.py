@@ -7,14 +7,25 @@ DOCUMENTATION = r"""
 module: hopthu_audit
 short_description: Verify hopthu's audit log and return its head (the anchor to keep outside the log)
 description:
-  - Checks the hash chain of the audit log (C(hopthu audit verify)) and returns C(SEQ:HASH) of its last
-    record (C(hopthu audit head)). Fails naming every edited, removed, inserted or reordered record.
-  - Read-only, so it runs the same in check mode.
+- Checks the hash chain of the audit log (C(hopthu audit verify)) and returns C(SEQ:HASH) of its last
+  record (C(hopthu audit head)). Fails naming every edited, removed, inserted or reordered record.
+- Read-only, so it runs the same in check mode.
 options:
-  inventory: {description: The inventory directory (or a hosts file in it)., type: path, required: true}
-  requests: {description: Unused here (shared argument)., type: list, elements: path}
-  audit_log: {description: The hash-chained audit log., type: path, required: true}
-  expect_head: {description: "An anchor kept from an earlier run (SEQ:HASH): that record must still be in the log.", type: str}
+  inventory:
+    description: The inventory directory (or a hosts file in it).
+    type: path
+    required: true
+  requests:
+    description: Unused here (shared argument).
+    type: list
+    elements: path
+  audit_log:
+    description: The hash-chained audit log.
+    type: path
+    required: true
+  expect_head:
+    description: 'An anchor kept from an earlier run (SEQ:HASH): that record must still be in the log.'
+    type: str
 author: hopthu
 """
 
@@ -26,22 +37,32 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-head: {description: "SEQ:HASH of the last record; empty when the log is empty or absent.", type: str, returned: always}
-records: {description: Number of records., type: int, returned: always}
-warnings_found: {description: Problems that do not make the log untrustworthy (a repaired torn line)., type: list, returned: always}
+head:
+  description: SEQ:HASH of the last record; empty when the log is empty or absent.
+  type: str
+  returned: always
+records:
+  description: Number of records.
+  type: int
+  returned: always
+warnings_found:
+  description: Problems that do not make the log untrustworthy (a repaired torn line).
+  type: list
+  returned: always
 """
+
+import contextlib  # noqa: E402
+from typing import ClassVar  # noqa: E402
 
 from ansible.module_utils.hopthu_module import AUDIT_LOG_ARGUMENT, HopthuModule  # noqa: E402
 
-try:
+with contextlib.suppress(ImportError):  # reported by HopthuModule.execute
     from hopthu.audit import AuditLog, Head
-except ImportError:
-    pass  # reported by HopthuModule.execute
 
 
 class AuditModule(HopthuModule):
     uses_directory = False
-    argument_spec = dict(**AUDIT_LOG_ARGUMENT, expect_head=dict(type="str"))
+    argument_spec: ClassVar[dict] = dict(**AUDIT_LOG_ARGUMENT, expect_head=dict(type="str"))
 
     def run(self) -> dict:
         expect = self.params["expect_head"]
@@ -58,7 +79,8 @@ class AuditModule(HopthuModule):
         warnings = [str(p) for p in problems if p.severity != "error"]
         if errors:
             self.fail(
-                f"{self.audit_log}: {len(errors)} problem(s), the audit log cannot be trusted:\n" + "\n".join(errors),
+                f"{self.audit_log}: {len(errors)} problem(s), the audit log cannot be trusted:\n"
+                + "\n".join(errors),
                 problems=errors,
                 warnings_found=warnings,
             )

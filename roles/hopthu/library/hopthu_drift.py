@@ -7,28 +7,61 @@ DOCUMENTATION = r"""
 module: hopthu_drift
 short_description: Report accounts the directory holds differently from what the applied requests say
 description:
-  - Folds every request the audit log records as applied into the expected accounts and compares them with
-    one read of each organisation's directory (C(hopthu drift)). Reports accounts deleted, created,
-    changed, locked or unlocked by hand and differing group memberships. Never writes.
-  - In diff mode each drifted account shows what the requests say (before) and what the directory holds
-    (after).
+- Folds every request the audit log records as applied into the expected accounts and compares them with
+  one read of each organisation's directory (C(hopthu drift)). Reports accounts deleted, created, changed,
+  locked or unlocked by hand and differing group memberships. Never writes.
+- In diff mode each drifted account shows what the requests say (before) and what the directory holds
+  (after).
 options:
-  inventory: {description: The inventory directory (or a hosts file in it)., type: path, required: true}
-  requests: {description: Request files or folders; default the requests folder beside the inventory., type: list, elements: path}
-  audit_log: {description: The hash-chained audit log (which requests were applied, and when)., type: path, required: true}
-  directory_file: {description: A connections file (hopthu.endpoints); when given, I(servers) is ignored., type: path}
+  inventory:
+    description: The inventory directory (or a hosts file in it).
+    type: path
+    required: true
+  requests:
+    description: Request files or folders; default the requests folder beside the inventory.
+    type: list
+    elements: path
+  audit_log:
+    description: The hash-chained audit log (which requests were applied, and when).
+    type: path
+    required: true
+  directory_file:
+    description: A connections file (hopthu.endpoints); when given, I(servers) is ignored.
+    type: path
   servers:
     description: The directory servers, C(hostvars[host].hopthu_directory) of the inventory.
     type: list
     elements: dict
     suboptions:
-      uri: {description: LDAP URI., type: str, required: true}
-      organisations: {description: Organisation codes this server holds., type: list, elements: str, required: true}
-      bind_dn: {description: "Bind DN, C({base_dn}) replaced; default cn=admin,<base_dn>.", type: str}
-      password_file: {description: "File with the bind password, C({org}) replaced.", type: str}
-  bind_passwords: {description: Organisation code to bind password (from ansible-vault)., type: dict}
-  organisations: {description: Only these organisations; default every organisation of the inventory., type: list, elements: str}
-  fail_on_drift: {description: Fail when there is any difference (a scheduled pipeline turns red)., type: bool, default: true}
+      uri:
+        description: LDAP URI.
+        type: str
+        required: true
+      organisations:
+        description: Organisation codes this server holds.
+        type: list
+        elements: str
+        required: true
+      bind_dn:
+        description: Bind DN, C({base_dn}) replaced; default cn=admin,<base_dn>.
+        type: str
+      password_file:
+        description: File with the bind password, C({org}) replaced.
+        type: str
+  bind_passwords:
+    description: Organisation code to bind password (from ansible-vault).
+    type: dict
+  organisations:
+    description: Only these organisations; default every organisation of the inventory.
+    type: list
+    elements: str
+  fail_on_drift:
+    description: Fail when there is any difference (a scheduled pipeline turns red).
+    type: bool
+    default: true
+notes:
+- C(changed) is true when the directory differs from the requests (so that diff mode shows the accounts);
+  the module itself never writes.
 author: hopthu
 """
 
@@ -41,17 +74,27 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-differences: {description: "Each difference: org, uid, aspect, attribute, expected, actual, request.", type: list, returned: always}
-report: {description: The differences in words, one per line., type: list, returned: always}
-not_replayed: {description: Requests recorded as applied that cannot be replayed, with why., type: dict, returned: always}
+differences:
+  description: 'Each difference: org, uid, aspect, attribute, expected, actual, request.'
+  type: list
+  returned: always
+report:
+  description: The differences in words, one per line.
+  type: list
+  returned: always
+not_replayed:
+  description: Requests recorded as applied that cannot be replayed, with why.
+  type: dict
+  returned: always
 """
+
+import contextlib  # noqa: E402
+from typing import ClassVar  # noqa: E402
 
 from ansible.module_utils.hopthu_module import AUDIT_LOG_ARGUMENT, HopthuModule  # noqa: E402
 
-try:
+with contextlib.suppress(ImportError):  # reported by HopthuModule.execute
     from hopthu.drift import as_dict, check_drift, render_text
-except ImportError:
-    pass  # reported by HopthuModule.execute
 
 
 def drift_diffs(differences) -> list[dict]:
@@ -79,7 +122,7 @@ def drift_diffs(differences) -> list[dict]:
 
 
 class DriftModule(HopthuModule):
-    argument_spec = dict(
+    argument_spec: ClassVar[dict] = dict(
         **AUDIT_LOG_ARGUMENT,
         organisations=dict(type="list", elements="str"),
         fail_on_drift=dict(type="bool", default=True),
@@ -89,9 +132,13 @@ class DriftModule(HopthuModule):
         loaded = self.load()
         session = self.session(loaded.inventory)
         differences, expected = check_drift(
-            loaded.requests, loaded.inventory, self.audit_log, session.connection, self.params["organisations"]
+            loaded.requests,
+            loaded.inventory,
+            self.audit_log,
+            session.connection,
+            self.params["organisations"],
         )
-        result = {"changed": False, **as_dict(differences, expected)}
+        result = {"changed": bool(differences), **as_dict(differences, expected)}
         result["report"] = render_text(differences, expected).splitlines()
         if self.diff_mode:
             result["diff"] = drift_diffs(differences)

@@ -7,27 +7,70 @@ DOCUMENTATION = r"""
 module: hopthu_notify
 short_description: Send each finished request's result notice (thông báo kết quả) to the unit, once
 description:
-  - What C(hopthu notify) does - every request the audit log records as applied or refused, and every
-    request whose one-time passwords wait in the outbox, gets its notice; after delivery the credentials
-    file is deleted.
-  - In check mode nothing is rendered or sent; the result lists the requests that would get a notice.
+- What C(hopthu notify) does - every request the audit log records as applied or refused, and every request
+  whose one-time passwords wait in the outbox, gets its notice; after delivery the credentials file is
+  deleted.
+- In check mode nothing is rendered or sent; the result lists the requests that would get a notice.
 options:
-  inventory: {description: The inventory directory (or a hosts file in it)., type: path, required: true}
-  requests: {description: Request files or folders; default the requests folder beside the inventory., type: list, elements: path}
-  audit_log: {description: The hash-chained audit log., type: path, required: true}
-  outbox: {description: The credentials outbox., type: path, required: true}
-  ledger: {description: Notice numbers and deliveries; default beside the outbox., type: path}
-  templates: {description: The organisation's own notice templates., type: path}
-  smtp_host: {description: SMTP server., type: str, required: true}
-  smtp_port: {description: SMTP port., type: int, default: 25}
-  starttls: {description: Encrypt with STARTTLS., type: bool, default: false}
-  smtp_user: {description: SMTP login., type: str}
-  smtp_password: {description: SMTP password (ansible-vault or a protected CI variable)., type: str}
-  smtp_ca_file: {description: CA certificate(s) to verify the SMTP server with., type: path}
-  allow_plaintext: {description: Allow passwords over an unencrypted connection to a remote server., type: bool, default: false}
-  sender: {description: From address., type: str, required: true}
-  signer_title: {description: Signer's title (a newline starts a second line)., type: str, default: GIÁM ĐỐC}
-  signer_name: {description: Signer's full name., type: str, required: true}
+  inventory:
+    description: The inventory directory (or a hosts file in it).
+    type: path
+    required: true
+  requests:
+    description: Request files or folders; default the requests folder beside the inventory.
+    type: list
+    elements: path
+  audit_log:
+    description: The hash-chained audit log.
+    type: path
+    required: true
+  outbox:
+    description: The credentials outbox.
+    type: path
+    required: true
+  ledger:
+    description: Notice numbers and deliveries; default beside the outbox.
+    type: path
+  templates:
+    description: The organisation's own notice templates.
+    type: path
+  smtp_host:
+    description: SMTP server.
+    type: str
+    required: true
+  smtp_port:
+    description: SMTP port.
+    type: int
+    default: 25
+  starttls:
+    description: Encrypt with STARTTLS.
+    type: bool
+    default: false
+  smtp_user:
+    description: SMTP login.
+    type: str
+  smtp_password:
+    description: SMTP password (ansible-vault or a protected CI variable).
+    type: str
+  smtp_ca_file:
+    description: CA certificate(s) to verify the SMTP server with.
+    type: path
+  allow_plaintext:
+    description: Allow passwords over an unencrypted connection to a remote server.
+    type: bool
+    default: false
+  sender:
+    description: From address.
+    type: str
+    required: true
+  signer_title:
+    description: Signer's title (a newline starts a second line).
+    type: str
+    default: GIÁM ĐỐC
+  signer_name:
+    description: Signer's full name.
+    type: str
+    required: true
 author: hopthu
 """
 
@@ -43,16 +86,21 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-notices: {description: "Per request: request_id, status (sent, failed, cleaned, pending), recipient, number, detail.", type: list, returned: always}
+notices:
+  description: 'Per request: request_id, status (sent, failed, cleaned, pending), recipient, number, detail.'
+  type: list
+  returned: always
 """
 
+import contextlib  # noqa: E402
 import os  # noqa: E402
 from dataclasses import asdict  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import ClassVar  # noqa: E402
 
 from ansible.module_utils.hopthu_module import AUDIT_LOG_ARGUMENT, HopthuModule  # noqa: E402
 
-try:
+with contextlib.suppress(ImportError):  # reported by HopthuModule.execute
     from hopthu.audit import AuditLog
     from hopthu.inventory import load_inventory
     from hopthu.notices.deliver import NoticeSettings, Outcome, deliver_pending, work_list
@@ -60,13 +108,11 @@ try:
     from hopthu.notices.smtp import DEFAULT_PASSWORD_ENV, SmtpSettings
     from hopthu.passwords import Outbox
     from hopthu.requests import load_requests
-except ImportError:
-    pass  # reported by HopthuModule.execute
 
 
 class NotifyModule(HopthuModule):
     uses_directory = False
-    argument_spec = dict(
+    argument_spec: ClassVar[dict] = dict(
         **AUDIT_LOG_ARGUMENT,
         outbox=dict(type="path", required=True),
         ledger=dict(type="path"),

@@ -7,15 +7,33 @@ DOCUMENTATION = r"""
 module: hopthu_validate
 short_description: Check hopthu request files and report every problem of every file
 description:
-  - The checks of C(hopthu validate) - YAML, schema, inventory, folder, usernames, duplicates and, with
-    I(base_ref), that merged requests were not changed. Fails with every located finding.
-  - Read-only, so it runs the same in check mode.
+- The checks of C(hopthu validate) - YAML, schema, inventory, folder, usernames, duplicates and, with
+  I(base_ref), that merged requests were not changed. Fails with every located finding.
+- Read-only, so it runs the same in check mode.
 options:
-  inventory: {description: The inventory directory (or a hosts file in it)., type: path, required: true}
-  requests: {description: Request files or folders; default the requests folder beside the inventory., type: list, elements: path}
-  base_ref: {description: "Git ref of the merged state (origin/main): existing requests must be unchanged.", type: str}
-  report_format: {description: Format of I(report_file)., type: str, choices: [text, json, junit, codequality], default: junit}
-  report_file: {description: Also write the findings to this file (for GitLab's report artifacts)., type: path}
+  inventory:
+    description: The inventory directory (or a hosts file in it).
+    type: path
+    required: true
+  requests:
+    description: Request files or folders; default the requests folder beside the inventory.
+    type: list
+    elements: path
+  base_ref:
+    description: 'Git ref of the merged state (origin/main): existing requests must be unchanged.'
+    type: str
+  report_format:
+    description: Format of I(report_file).
+    type: str
+    choices:
+    - text
+    - json
+    - junit
+    - codequality
+    default: junit
+  report_file:
+    description: Also write the findings to this file (for GitLab's report artifacts).
+    type: path
 author: hopthu
 """
 
@@ -26,25 +44,31 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-files: {description: The request files checked., type: list, returned: always}
-findings: {description: "Every problem: path, line, col, message, rule, severity.", type: list, returned: always}
+files:
+  description: The request files checked.
+  type: list
+  returned: always
+findings:
+  description: 'Every problem: path, line, col, message, rule, severity.'
+  type: list
+  returned: always
 """
 
+import contextlib  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import ClassVar  # noqa: E402
 
 from ansible.module_utils.hopthu_module import HopthuModule, finding_dict, finding_line  # noqa: E402
 
-try:
+with contextlib.suppress(ImportError):  # reported by HopthuModule.execute
     from hopthu.findings import has_errors, render
     from hopthu.inventory import load_inventory
     from hopthu.requests import load_requests, request_files, shown_path
-except ImportError:
-    pass  # reported by HopthuModule.execute
 
 
 class ValidateModule(HopthuModule):
     uses_directory = False
-    argument_spec = dict(
+    argument_spec: ClassVar[dict] = dict(
         base_ref=dict(type="str"),
         report_format=dict(type="str", choices=["text", "json", "junit", "codequality"], default="junit"),
         report_file=dict(type="path"),
@@ -64,7 +88,9 @@ class ValidateModule(HopthuModule):
         if has_errors(findings):
             errors = sum(1 for f in findings if f.severity == "error")
             lines = "\n".join(finding_line(f) for f in findings)
-            self.module.fail_json(msg=f"{errors} problem(s) in {len(files)} request file(s):\n{lines}", **result)
+            self.module.fail_json(
+                msg=f"{errors} problem(s) in {len(files)} request file(s):\n{lines}", **result
+            )
         return result
 
 

@@ -12,6 +12,7 @@ import os
 import traceback
 from dataclasses import asdict
 from pathlib import Path
+from typing import ClassVar
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -21,7 +22,7 @@ try:
     from hopthu.directory import DirectoryError, dn
     from hopthu.directory.applier import ApplyError
     from hopthu.endpoints import Endpoint, EndpointError, load_endpoints, password_env_name
-    from hopthu.inventory import InventoryError, inventory_dir, load_inventory
+    from hopthu.inventory import InventoryError, inventory_dir
     from hopthu.passwords import OutboxError
     from hopthu.requests import REQUESTS_DIR, GitError
 
@@ -72,11 +73,15 @@ class HopthuModule(abc.ABC):
     """Subclasses set ``argument_spec`` (their own parameters), ``uses_directory`` and implement ``run``,
     which returns the result dict (``changed`` included) or raises one of hopthu's errors."""
 
-    argument_spec: dict = {}
+    argument_spec: ClassVar[dict] = {}
     uses_directory = True
 
     def __init__(self) -> None:
-        spec = {**COMMON_ARGUMENTS, **(DIRECTORY_ARGUMENTS if self.uses_directory else {}), **self.argument_spec}
+        spec = {
+            **COMMON_ARGUMENTS,
+            **(DIRECTORY_ARGUMENTS if self.uses_directory else {}),
+            **self.argument_spec,
+        }
         self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
         self.params = self.module.params
         self.check_mode = self.module.check_mode
@@ -114,7 +119,7 @@ class HopthuModule(abc.ABC):
         return self._session
 
     def endpoints(self, inventory) -> dict:
-        """Per organisation: URI, bind DN and password, from the connections file or the inventory's servers."""
+        """Per organisation: URI, bind DN and password, from a connections file or the inventory's servers."""
         if self.params.get("directory_file"):
             return load_endpoints(Path(self.params["directory_file"]))
         passwords = self.params["bind_passwords"] or {}
@@ -127,8 +132,12 @@ class HopthuModule(abc.ABC):
                         f"directory server {server['uri']} serves {code!r}, which is not an organisation of "
                         "the inventory (hopthu_organisations)"
                     )
-                bind_dn = (server.get("bind_dn") or dn.admin_dn("{base_dn}")).replace("{base_dn}", org.base_dn)
-                endpoints[code] = Endpoint(code, server["uri"], bind_dn, self._password(code, server, passwords))
+                bind_dn = (server.get("bind_dn") or dn.admin_dn("{base_dn}")).replace(
+                    "{base_dn}", org.base_dn
+                )
+                endpoints[code] = Endpoint(
+                    code, server["uri"], bind_dn, self._password(code, server, passwords)
+                )
         return endpoints
 
     @staticmethod
@@ -143,7 +152,9 @@ class HopthuModule(abc.ABC):
             try:
                 return path.read_text(encoding="utf-8").strip()
             except OSError as error:
-                raise EndpointError(f"bind password file of {code}: cannot read {path} ({error.strerror})") from None
+                raise EndpointError(
+                    f"bind password file of {code}: cannot read {path} ({error.strerror})"
+                ) from None
         raise EndpointError(
             f"no bind password for {code}: set hopthu_bind_passwords.{code} (ansible-vault), the environment "
             f"variable {env_name} (a protected, masked CI variable) or password_file of its directory server"
@@ -158,7 +169,9 @@ class HopthuModule(abc.ABC):
     def execute(self) -> None:
         if HOPTHU_IMPORT_ERROR is not None:
             self.module.fail_json(
-                msg=missing_required_lib("hopthu", reason="install it into the interpreter the module runs with"),
+                msg=missing_required_lib(
+                    "hopthu", reason="install it into the interpreter the module runs with"
+                ),
                 exception=HOPTHU_IMPORT_ERROR,
             )
         # Relative paths in findings, and the cross-file checks of requests/, are from the repository root.

@@ -8,27 +8,57 @@ DOCUMENTATION = r"""
 module: openldap_entries
 short_description: Add the LDIF entries and attribute values an OpenLDAP server is missing
 description:
-  - Each entry of I(ldif) or I(ldif_file) whose DN does not exist is added with C(ldapadd); existing entries
-    are left as they are. Each value of I(values) missing from its entry is added with C(ldapmodify).
-  - With I(ignore_ordering), the C({N}) ordering prefixes of cn=config (C(cn={4}misc), C({1}ppolicy)) are
-    ignored when comparing, so C(cn=misc,cn=schema,cn=config) is found as C(cn={4}misc,…).
-  - Check mode reports what would be added; diff mode shows it.
+- Each entry of I(ldif) or I(ldif_file) whose DN does not exist is added with C(ldapadd); existing entries
+  are left as they are. Each value of I(values) missing from its entry is added with C(ldapmodify).
+- With I(ignore_ordering), the C({N}) ordering prefixes of cn=config (C(cn={4}misc), C({1}ppolicy)) are
+  ignored when comparing, so C(cn=misc,cn=schema,cn=config) is found as C(cn={4}misc,…).
+- Check mode reports what would be added; diff mode shows it.
 options:
-  uri: {description: "LDAP URI, e.g. ldapi:/// (the local server's socket).", type: str, default: "ldapi:///"}
-  bind: {description: "external: SASL EXTERNAL over ldapi (root for cn=config); simple: bind_dn and password.", type: str, choices: [external, simple], default: external}
-  bind_dn: {description: DN for a simple bind., type: str}
-  password: {description: Password for a simple bind (passed to the tools in a private temporary file)., type: str}
-  ldif: {description: LDIF text of the entries that must exist., type: str}
-  ldif_file: {description: An LDIF file on the server of the entries that must exist., type: path}
+  uri:
+    description: LDAP URI, e.g. ldapi:/// (the local server's socket).
+    type: str
+    default: ldapi:///
+  bind:
+    description: 'external: SASL EXTERNAL over ldapi (root for cn=config); simple: bind_dn and password.'
+    type: str
+    choices:
+    - external
+    - simple
+    default: external
+  bind_dn:
+    description: DN for a simple bind.
+    type: str
+  password:
+    description: Password for a simple bind (passed to the tools in a private temporary file).
+    type: str
+  ldif:
+    description: LDIF text of the entries that must exist.
+    type: str
+  ldif_file:
+    description: An LDIF file on the server of the entries that must exist.
+    type: path
   values:
     description: Attribute values that must be present on existing entries.
     type: list
     elements: dict
     suboptions:
-      dn: {description: The entry., type: str, required: true}
-      attribute: {description: The attribute., type: str, required: true}
-      values: {description: The values., type: list, elements: str, required: true}
-  ignore_ordering: {description: "Ignore {N} ordering prefixes when comparing DNs and values.", type: bool, default: false}
+      dn:
+        description: The entry.
+        type: str
+        required: true
+      attribute:
+        description: The attribute.
+        type: str
+        required: true
+      values:
+        description: The values.
+        type: list
+        elements: str
+        required: true
+  ignore_ordering:
+    description: Ignore {N} ordering prefixes when comparing DNs and values.
+    type: bool
+    default: false
 author: hopthu
 """
 
@@ -40,8 +70,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-added: {description: DNs of the entries added (or that would be)., type: list, returned: always}
-values_added: {description: "'dn: attribute: value' of each value added (or that would be).", type: list, returned: always}
+added:
+  description: DNs of the entries added (or that would be).
+  type: list
+  returned: always
+values_added:
+  description: '''dn: attribute: value'' of each value added (or that would be).'
+  type: list
+  returned: always
 """
 
 import base64  # noqa: E402
@@ -149,7 +185,9 @@ def _dns(ldif_output: str) -> list[str]:
     return [dn for dn, _ in parse_ldif(ldif_output)]
 
 
-def missing_entries(ldap: Ldap, entries: list[tuple[str, str]], ignore_ordering: bool) -> list[tuple[str, str]]:
+def missing_entries(
+    ldap: Ldap, entries: list[tuple[str, str]], ignore_ordering: bool
+) -> list[tuple[str, str]]:
     children: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
     missing = []
     for dn, block in entries:
@@ -227,7 +265,9 @@ def main() -> None:
             if entries:
                 ldap.change("ldapadd", "\n".join(block for _, block in entries))
             for dn, attribute, value in values:
-                ldap.change("ldapmodify", f"dn: {dn}\nchangetype: modify\nadd: {attribute}\n{attribute}: {value}\n")
+                ldap.change(
+                    "ldapmodify", f"dn: {dn}\nchangetype: modify\nadd: {attribute}\n{attribute}: {value}\n"
+                )
     finally:
         ldap.close()
     added = [dn for dn, _ in entries]

@@ -1,0 +1,225 @@
+"""bootstrap.yml (the openldap role) on a bare slapd configured like Debian's package leaves it, then hopthu
+applies requests to it: one playbook brings up a new agency's directory.
+
+The bare server has what `apt-get install slapd` gives: the core, cosine, nis and inetorgperson schemas, the
+mdb module, a dc=nodomain database and cn=config managed by the local user over ldapi (SASL EXTERNAL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import ldap3
+import pytest
+
+from hopthu.directory import DirectoryError
+from hopthu.directory.connection import connect
+from hopthu.directory.server import find_program, free_port
+from hopthu.passwords import Outbox
+
+pytestmark = [pytest.mark.slapd, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PASSWORDS = {"ctu": "rootdn-Secret-ctu-4821", "danang": "rootdn-Secret-danang-1937"}
+
+BARE_CONFIG = """\
+dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: {workdir}/slapd.pid
+
+dn: cn=module{{0}},cn=config
+objectClass: olcModuleList
+cn: module{{0}}
+olcModulePath: /usr/lib/ldap
+olcModuleLoad: {{0}}back_mdb
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+include: file:///etc/ldap/schema/core.ldif
+
+include: file:///etc/ldap/schema/cosine.ldif
+
+include: file:///etc/ldap/schema/nis.ldif
+
+include: file:///etc/ldap/schema/inetorgperson.ldif
+
+dn: olcDatabase={{-1}}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {{-1}}frontend
+
+dn: olcDatabase={{0}}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {{0}}config
+olcAccess: {{0}}to *
+  by dn.exact=gidNumber={gid}+uidNumber={uid},cn=peercred,cn=external,cn=auth manage
+  by * break
+
+dn: olcDatabase={{1}}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {{1}}mdb
+olcSuffix: dc=nodomain
+olcRootDN: cn=admin,dc=nodomain
+olcDbDirectory: {workdir}/nodomain
+"""
+
+
+class BareServer:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.socket = Path("/tmp") / f"hopthu-bare-{os.getpid()}-{self.port}.ldapi"
+        self.ldapi_uri = "ldapi://" + urllib.parse.quote(str(self.socket), safe="")
+        self.uri = f"ldap://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        (self.workdir / "slapd.d").mkdir(parents=True)
+        (self.workdir / "nodomain").mkdir()
+        config = self.workdir / "config.ldif"
+        config.write_text(BARE_CONFIG.format(workdir=self.workdir, uid=os.getuid(), gid=os.getgid()))
+        subprocess.run(
+            [find_program("slapadd"), "-n0", "-F", str(self.workdir / "slapd.d"), "-l", str(config)],
+            check=True,
+            capture_output=True,
+        )
+        listen = f"{self.uri}/ {self.ldapi_uri}"
+        subprocess.run(
+            [find_program("slapd"), "-F", str(self.workdir / "slapd.d"), "-h", listen], check=True, timeout=10
+        )
+        deadline = time.monotonic() + 10
+        while not self.socket.exists():
+            assert time.monotonic() < deadline, "the bare slapd did not start"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        pid_file = self.workdir / "slapd.pid"
+        if pid_file.exists():
+            pid = int(pid_file.read_text())
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        self.socket.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def bare(tmp_path):
+    server = BareServer(tmp_path / "slapd")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def repo(tmp_path, bare) -> Path:
+    """The example inventory with a hosts file naming the bare server as the directory of ctu and danang."""
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "inventory" / "group_vars" / "all", root / "inventory" / "group_vars" / "all")
+    shutil.copytree(ROOT / "requests" / "ctu", root / "requests" / "ctu")
+    host = {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "hopthu_directory": {"uri": bare.uri, "organisations": ["ctu", "danang"]},
+        "openldap_ldapi_uri": bare.ldapi_uri,
+        "openldap_manage_packages": False,
+        "openldap_manage_service": False,
+        "openldap_data_dir": str(tmp_path / "data"),
+        "openldap_data_owner": "",
+    }
+    hosts = {"all": {"children": {"directory_servers": {"hosts": {"new-ldap": host}}}}}
+    (root / "inventory" / "test.yml").write_text(json.dumps(hosts, indent=1), encoding="utf-8")
+    return root
+
+
+def bootstrap(repo: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOPTHU_", "ANSIBLE_"))}
+    env |= {f"HOPTHU_BIND_PASSWORD_{org.upper()}": secret for org, secret in PASSWORDS.items()}
+    env |= {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    command = [str(BIN / "ansible-playbook"), "-i", str(repo / "inventory" / "test.yml")]
+    done = subprocess.run(
+        [*command, str(ROOT / "playbooks" / "bootstrap.yml"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    for secret in PASSWORDS.values():
+        assert secret not in output
+    return output
+
+
+def test_bootstrap_prepares_a_bare_server_and_hopthu_applies_requests_to_it(repo, bare, tmp_path):
+    check = bootstrap(repo, "--check", "--diff")
+    assert "+ cn=module{0},cn=config: olcModuleLoad: ppolicy" in check
+    assert "+ olcDatabase={2}mdb,cn=config" in check
+    assert connect_fails(bare, "ctu")  # --check wrote nothing
+
+    first = bootstrap(repo, "--diff")
+    assert "+ cn=misc,cn=schema,cn=config" in first and "+ cn=hopthu,cn=schema,cn=config" in first
+    assert "+ olcDatabase={2}mdb,cn=config" in first and "+ olcDatabase={3}mdb,cn=config" in first
+    assert "+ cn=elearning,ou=groups,dc=ctu,dc=edu,dc=vn" in first
+    assert "+ cn=default,ou=policies,dc=danang,dc=gov,dc=vn" in first
+    assert "changed=0" not in first
+
+    again = bootstrap(repo)
+    assert "changed=0" in again  # nothing is added twice
+
+    # hopthu works on it: the example requests of ctu (create, reset, lock, unlock) through the CLI.
+    connections = tmp_path / "connections.json"
+    connections.write_text(
+        json.dumps({"uri": bare.uri, "organisations": {"ctu": {"bind_dn": "cn=admin,dc=ctu,dc=edu,dc=vn"}}})
+    )
+    outbox = tmp_path / "outbox"
+    env = {**os.environ, "HOPTHU_BIND_PASSWORD_CTU": PASSWORDS["ctu"]}
+    options = ["--directory", str(connections), "--audit-log", str(tmp_path / "audit.jsonl")]
+    applied = subprocess.run(
+        [str(BIN / "hopthu"), "apply", "--quiet", *options, "--outbox", str(outbox)],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    admin = connect(bare.uri, "cn=admin,dc=ctu,dc=edu,dc=vn", PASSWORDS["ctu"])
+    admin.search("ou=people,dc=ctu,dc=edu,dc=vn", "(uid=ltpthao)", attributes=["memberOf", "userPassword"])
+    (entry,) = admin.response
+    assert entry["attributes"]["memberOf"] == ["cn=elearning,ou=groups,dc=ctu,dc=edu,dc=vn"]  # memberof
+    assert entry["raw_attributes"]["userPassword"][0].startswith(b"{SSHA}")  # ppolicy hashed it
+    admin.unbind()
+    thviet = "uid=thviet,ou=people,dc=ctu,dc=edu,dc=vn"
+    reset = Outbox(outbox).credentials("2025-03-12-cit-cap-lai-mat-khau").passwords["thviet"]
+    assert binds(bare.uri, thviet, reset)
+    # The password policy locks for good the way hopthu locks (khóa).
+    admin = connect(bare.uri, "cn=admin,dc=ctu,dc=edu,dc=vn", PASSWORDS["ctu"])
+    admin.modify(thviet, {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, ["000001010000Z"])]})
+    admin.unbind()
+    assert not binds(bare.uri, thviet, reset)
+
+
+def binds(uri: str, dn: str, password: str) -> bool:
+    try:
+        connect(uri, dn, password).unbind()
+    except DirectoryError:
+        return False
+    return True
+
+
+def connect_fails(bare: BareServer, org: str) -> bool:
+    return not binds(bare.uri, "cn=admin,dc=ctu,dc=edu,dc=vn", PASSWORDS[org])
