@@ -47,10 +47,28 @@ def generate_password(policy: PasswordPolicy) -> str:
     if length < MIN_LENGTH:
         raise ValueError(f"password length {length} is too short: at least {MIN_LENGTH} characters")
     alphabet = "".join(alphabets)
+    classes = [frozenset(chars) for chars in alphabets]
     while True:
-        password = "".join(secrets.choice(alphabet) for _ in range(length))
-        if all(any(ch in chars for ch in password) for chars in alphabets):
+        password = "".join(_uniform_characters(alphabet, length))
+        if all(not chars.isdisjoint(password) for chars in classes):
             return password
+
+
+def _uniform_characters(alphabet: str, count: int) -> list[str]:
+    """``count`` characters of ``alphabet``, each drawn uniformly and independently.
+
+    One system call for a whole password instead of one ``secrets.choice`` per character (a few times
+    faster for the 10,000 passwords of a bulk request): a random byte below the largest multiple of the
+    alphabet's size maps uniformly onto it; the other bytes are thrown away.
+    """
+    size = len(alphabet)
+    if size > 256:
+        return [secrets.choice(alphabet) for _ in range(count)]
+    below = 256 - 256 % size
+    chosen: list[str] = []
+    while len(chosen) < count:
+        chosen += [alphabet[byte % size] for byte in secrets.token_bytes(count + 4) if byte < below]
+    return chosen[:count]
 
 
 def _alphabets(policy: PasswordPolicy) -> list[str]:

@@ -91,7 +91,8 @@ class Refused(Exception):
 def clean_text(value: str) -> str:
     """NFC, format characters (zero-width…) removed, whitespace collapsed: how names are stored."""
     value = unicodedata.normalize("NFC", value)
-    value = "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
+    if not value.isprintable():  # a format character is never printable: most values skip the scan
+        value = "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
     return " ".join(value.split())
 
 
@@ -138,8 +139,11 @@ def make_plan(
     return Plan(tuple(planned))
 
 
+_OP_RANKS = {op: rank for rank, op in enumerate(Op)}  # the phase order: Op's declaration order
+
+
 def _op_rank(change: Change) -> int:
-    return list(Op).index(change.op)
+    return _OP_RANKS[change.op]
 
 
 def _plan_request(
@@ -239,11 +243,14 @@ class _RequestPlanner:
         }
 
     def _memberships(self, uid, kind, wanted: Iterable[str], current: frozenset[str]) -> list[Change]:
-        unknown = sorted(set(wanted) - set(self.org.app_groups))
+        wanted = set(wanted)
+        if not wanted and not current:
+            return []  # the usual new mailbox: no application group
+        unknown = sorted(wanted - set(self.org.app_groups))
         if unknown:
             raise Refused(f"unknown application group(s) {', '.join(unknown)} in {self.org.code}")
-        adds = [self._change(Op.ADD_MEMBER, uid, kind, group=g) for g in sorted(set(wanted) - current)]
-        removes = [self._change(Op.REMOVE_MEMBER, uid, kind, group=g) for g in sorted(current - set(wanted))]
+        adds = [self._change(Op.ADD_MEMBER, uid, kind, group=g) for g in sorted(wanted - current)]
+        removes = [self._change(Op.REMOVE_MEMBER, uid, kind, group=g) for g in sorted(current - wanted)]
         return adds + removes
 
     # --- create (cấp mới) ------------------------------------------------------------------------

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
+from hopthu.audit import Prepared
 from hopthu.directory.dn import group_dn, mailbox_dn, person_dn
 from hopthu.directory.writer import Add, Barrier, Delete, LdapOp, LdapWriter, Modify, WriteResult
 from hopthu.model import Change, EntryKind, Op, Organisation, Request
@@ -121,8 +123,11 @@ class Applier:
                 unit=request.unit,
                 recipient=recipient_of(request, self.org),
             )
-        for batch in _batches(rp.changes, BATCH):
-            error = self._write_batch(request, batch, passwords)
+        batches = list(_batches(rp.changes, BATCH))
+        intents = [self._intent(request, change) for change in batches[0]] if batches else []
+        for number, batch in enumerate(batches):
+            following = batches[number + 1] if number + 1 < len(batches) else []
+            error, intents = self._write_batch(request, batch, passwords, intents, following)
             if error:
                 report.failed[request.id] = error
                 raise ApplyError(f"request {request.id}: {error}; nothing else was written, run apply again")
@@ -130,23 +135,47 @@ class Applier:
         self.audit.append([self._record("request", request, result="applied")])
         report.applied.append(request.id)
 
-    def _write_batch(self, request: Request, changes: list[Change], passwords: dict[str, str]) -> str | None:
-        self.audit.append([self._change_record("intent", request, c) for c in changes])
+    def _write_batch(
+        self,
+        request: Request,
+        changes: list[Change],
+        passwords: dict[str, str],
+        intents: list[Prepared],
+        following: list[Change],
+    ) -> tuple[str | None, list[Prepared]]:
+        """Write ``changes`` between their intents and their completions; return the first error and the
+        intents of the ``following`` batch.
+
+        Audit records are prepared (checked, mostly serialised) while the directory works: each answer
+        brings the completion of its changes and the intent of as many following changes, so the pause
+        between two batches is little more than writing them.
+        """
+        self.audit.append(intents)
         ops, covers = self._operations(changes, passwords)
-        done: list[dict[str, Any]] = []
+        done: list[Prepared] = []
+        upcoming = iter(following)
+        next_intents: list[Prepared] = []
         first_error = None
         try:
             for result in self.writer.write(ops):
-                for change in covers[id(result.op)]:
+                carried = covers[id(result.op)]
+                for change in carried:
                     outcome = "ok" if result.ok else _describe(result)
-                    done.append(self._change_record("change", request, change, result=outcome))
+                    done.append(
+                        self.audit.prepare(self._change_record("change", request, change, result=outcome))
+                    )
                     if not result.ok and first_error is None:
                         first_error = f"{change.op.value} {change.uid}: {_describe(result)}"
-                self.on_progress(len(covers[id(result.op)]))
+                next_intents += [self._intent(request, change) for change in islice(upcoming, len(carried))]
+                self.on_progress(len(carried))
         finally:
             # Whatever happens (the server goes away mid-batch), what it acknowledged is recorded.
             self.audit.append(done)
-        return first_error
+        next_intents += [self._intent(request, change) for change in upcoming]
+        return first_error, next_intents
+
+    def _intent(self, request: Request, change: Change) -> Prepared:
+        return self.audit.prepare(self._change_record("intent", request, change))
 
     # --- changes → LDAP operations ----------------------------------------------------------------
 

@@ -8,6 +8,7 @@ never compared as strings: :func:`parse_dn` turns one into normalised RDNs, and 
 from __future__ import annotations
 
 import functools
+import re
 from typing import TYPE_CHECKING
 
 from ldap3.utils.conv import escape_filter_chars
@@ -25,6 +26,7 @@ POLICIES = "policies"  # ou=policies: the ppolicy password policies
 PLACEHOLDER_MEMBER = ""
 
 _RDN_SPECIAL = frozenset(',+"\\<>;=')
+_RDN_NEEDS_ESCAPE = re.compile(r'[,+"\\<>;=\x00]|\A[# ]| \Z')  # what escape_rdn_value escapes
 
 
 class DNError(ValueError):
@@ -34,6 +36,8 @@ class DNError(ValueError):
 def escape_rdn_value(value: str) -> str:
     """Escape an attribute value for use in an RDN (RFC 4514 section 2.4): ``, + " \\ < > ; =``
     anywhere, ``#`` or space at the start, space at the end, and NUL as ``\\00``."""
+    if _RDN_NEEDS_ESCAPE.search(value) is None:
+        return value  # the usual username: nothing to escape, no loop over its characters
     out: list[str] = []
     last = len(value) - 1
     for i, char in enumerate(value):
