@@ -517,3 +517,15 @@ def test_the_context_is_recorded_in_every_record(log_path: Path) -> None:
     assert all(
         r["ci"] == {"pipeline_id": "9", "approved_by": ["lan.nt"]} and r["commit"] == "abc" for r in records
     )
+
+
+def test_the_quick_scan_of_finished_requests_agrees_with_the_ledger(log_path: Path) -> None:
+    log = new_log(log_path)
+    log.append([intent("a"), change("a"), {"event": "request", "request": "R1", "result": "applied"}])
+    log.append([intent("b", request="R2")])  # interrupted: not finished
+    # A reason that spells the marker the scan looks for must not fool it.
+    tricky = 'uid "x": "event":"request"'
+    log.append(
+        [change("c", request="R3", result=tricky), {"event": "request", "request": "R4", "result": "refused"}]
+    )
+    assert log.finished_requests() == log.ledger().finished == {"R1": "applied", "R4": "refused"}

@@ -65,7 +65,7 @@ def load(inventory_path: Path, request_paths: Iterable[Path], finished: Containe
 
 def finished_requests(audit_path: Path) -> frozenset[str]:
     """Ids of the requests the audit log records as applied or refused."""
-    return frozenset(AuditLog(audit_path).ledger().finished)
+    return frozenset(AuditLog(audit_path).finished_requests())
 
 
 def progress_of(ledger: Ledger) -> Progress:
@@ -130,6 +130,8 @@ def apply(
 ) -> tuple[Plan, ApplyReport]:
     """Plan from one snapshot and execute exactly that plan, holding the audit log's lock throughout."""
     report = ApplyReport()
+    if not loaded.requests:  # every request file is finished: nothing to read, plan or write
+        return Plan(()), report
     with ExitStack() as stack:
         audit = stack.enter_context(AuditLog(audit_path))
         progress = progress_of(audit.ledger())
