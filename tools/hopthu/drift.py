@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hopthu.model import DirectoryAccount, Inventory, Request, Snapshot
-from hopthu.plan import LOCKED_FOREVER, Progress, _simulate, make_plan, request_order, touched_uids
+from hopthu.plan import LOCKED_FOREVER, Progress, make_plan, request_order, simulate, touched_uids
 
 # Attributes the requests decide (docs/architecture.md), compared value for value.
 MANAGED_ATTRIBUTES = (
@@ -112,7 +112,7 @@ def expected_state(
             not_replayed[request.id] = planned.refusal
             continue
         for change in planned.changes:
-            _simulate(state, change, org)
+            simulate(state, change, org)
             last[(change.org, change.uid)] = request.id
     return Expected(state, last, not_replayed)
 

@@ -134,7 +134,7 @@ def make_plan(
             planned.append(RequestPlan(request, refusal=str(refusal)))
             continue
         for change in changes:
-            _simulate(state, change, org)
+            simulate(state, change, org)
         planned.append(RequestPlan(request, changes=tuple(sorted(changes, key=_op_rank))))
     return Plan(tuple(planned))
 
@@ -471,7 +471,7 @@ def _parse_generalized_time(value: str | None) -> dt.datetime | None:
     return dt.datetime.strptime(value[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
 
 
-def _simulate(state: dict[tuple[str, str], DirectoryAccount], change: Change, org: Organisation) -> None:
+def simulate(state: dict[tuple[str, str], DirectoryAccount], change: Change, org: Organisation) -> None:
     """Apply a planned change to the in-memory state, so later requests of the same run see it."""
     key = (change.org, change.uid)
     current = state.get(key)
