@@ -30,7 +30,7 @@ from pathlib import Path
 
 from apply_ansible import ansible_apply
 from ldap_write import run_ldapadd, to_ldif
-from workload import write_create_request
+from workload import HOPTHU, apply_command, write_create_request
 
 from hopthu import pipeline
 from hopthu.directory.applier import entry_dn
@@ -42,7 +42,6 @@ from hopthu.passwords import generate_password
 from hopthu.plan import Progress, make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
-HOPTHU = str(Path(sys.executable).with_name("hopthu"))
 ORG, UNIT = "binhthuan", "bdt"
 
 
@@ -68,20 +67,6 @@ def timed(command: list[str], cwd: Path, env: dict | None = None) -> float:
     if result.returncode != 0:
         sys.exit(f"{' '.join(command[:2])} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     return elapsed
-
-
-def apply_command(server: LocalDirectory, work: Path) -> list[str]:
-    return [
-        HOPTHU,
-        "apply",
-        "--quiet",
-        "--directory",
-        str(server.workdir / "directory.json"),
-        "--audit-log",
-        str(work / "audit.jsonl"),
-        "--outbox",
-        str(work / "outbox"),
-    ]
 
 
 def fresh(tmp: Path, name: str, org, nosync: bool) -> LocalDirectory:

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hopthu.model import Organisation
 from hopthu.naming import generate_batch
+
+if TYPE_CHECKING:
+    from hopthu.directory.server import LocalDirectory
+
+HOPTHU = str(Path(sys.executable).with_name("hopthu"))  # the virtualenv's command
 
 SURNAMES = [
     "Nguyễn",
@@ -89,6 +96,21 @@ GIVENS = [
     "Đạt",
     "Lộc",
 ]
+
+
+def apply_command(server: LocalDirectory, work: Path) -> list[str]:
+    """``hopthu apply`` against ``server``, with its audit log and outbox in ``work``."""
+    return [
+        HOPTHU,
+        "apply",
+        "--quiet",
+        "--directory",
+        str(server.workdir / "directory.json"),
+        "--audit-log",
+        str(work / "audit.jsonl"),
+        "--outbox",
+        str(work / "outbox"),
+    ]
 
 
 def full_names(count: int, seed: int = 7) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,45 +22,16 @@ import pytest
 from hopthu.audit import AuditLog
 from hopthu.inventory import load_inventory
 from hopthu.passwords import Outbox
+from sample_requests import BDT_CREATE, BDT_CREATE_PATH, SECOND_ACCOUNT
+from workspace import ROOT, copy_of_repo
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the virtualenv's ansible-playbook, whose Python has hopthu
 VAULT_PASSWORD = "vault-password-for-tests"
 
-REQUEST = """\
-id: 2025-04-02-bdt-cap-moi
-org: binhthuan
-unit: bdt
-kind: create
-document:
-  number: 77/BDT-VP
-  date: 2025-04-02
-  signer: Nguyễn Hữu Phước
-requester:
-  name: Trần Thị Mỹ Lệ
-  position: Chánh Văn phòng
-  phone: "0252 3821 104"
-  email: letm@bdt.binhthuan.gov.vn
-reason: Công chức mới tuyển dụng.
-accounts:
-  - full_name: Phạm Quốc Bảo
-    username: baopq
-    staff_code: BDT-0201
-    position: Chuyên viên
-    department: Văn phòng
-    phone: "0912 345 777"
-    services: [email, qlvb]
-  - full_name: Lê Thị Hồng Nhung
-    username: nhunglth
-    staff_code: BDT-0202
-    position: Kế toán viên
-    department: Văn phòng
-    phone: "0912 345 778"
-    services: [email]
-"""
-REQUEST_PATH = "requests/binhthuan/bdt/2025/2025-04-02-bdt-cap-moi.yaml"
+REQUEST = BDT_CREATE + SECOND_ACCOUNT
+REQUEST_PATH = BDT_CREATE_PATH
 
 
 @dataclass
@@ -114,7 +84,7 @@ def site(tmp_path, start_directory) -> Site:
     inventory = load_inventory(ROOT / "inventory")
     server = start_directory(inventory.organisations.values())
     root = tmp_path / "repo"
-    shutil.copytree(ROOT / "inventory" / "group_vars" / "all", root / "inventory" / "group_vars" / "all")
+    copy_of_repo(root, "inventory/group_vars/all")
     (root / REQUEST_PATH).parent.mkdir(parents=True)
     (root / REQUEST_PATH).write_text(REQUEST, encoding="utf-8")
     hosts = {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,10 +23,10 @@ from hopthu.directory import DirectoryError
 from hopthu.directory.connection import connect
 from hopthu.directory.server import find_program, free_port
 from hopthu.passwords import Outbox
+from workspace import ROOT, copy_of_repo
 
 pytestmark = [pytest.mark.slapd, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PASSWORDS = {"ctu": "rootdn-Secret-ctu-4821", "danang": "rootdn-Secret-danang-1937"}
 
@@ -127,8 +126,7 @@ def bare(tmp_path):
 def repo(tmp_path, bare) -> Path:
     """The example inventory with a hosts file naming the bare server as the directory of ctu and danang."""
     root = tmp_path / "repo"
-    shutil.copytree(ROOT / "inventory" / "group_vars" / "all", root / "inventory" / "group_vars" / "all")
-    shutil.copytree(ROOT / "requests" / "ctu", root / "requests" / "ctu")
+    copy_of_repo(root, "inventory/group_vars/all", "requests/ctu")
     host = {
         "ansible_connection": "local",
         "ansible_python_interpreter": "{{ ansible_playbook_python }}",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,8 +19,8 @@ import pytest
 from hopthu.audit import AuditLog
 from hopthu.inventory import load_inventory
 from hopthu.passwords import Outbox
+from workspace import copy_of_repo
 
-ROOT = Path(__file__).resolve().parent.parent
 HOPTHU = str(Path(sys.executable).with_name("hopthu"))
 
 
@@ -75,10 +74,7 @@ class Workspace:
 
 @pytest.fixture
 def workspace(tmp_path, start_directory) -> Workspace:
-    root = tmp_path / "repo"
-    root.mkdir()
-    for part in ("inventory", "requests", "schemas"):
-        shutil.copytree(ROOT / part, root / part)
+    root = copy_of_repo(tmp_path / "repo", "inventory", "requests", "schemas")
     inventory = load_inventory(root / "inventory")
     server = start_directory(inventory.organisations.values())
     return Workspace(root, server, tmp_path / "audit" / "audit.jsonl", tmp_path / "outbox", [])

@@ -4,7 +4,6 @@ nothing lost, nothing duplicated, exactly one completed audit record per change,
 from __future__ import annotations
 
 import collections
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,12 +15,11 @@ import pytest
 from hopthu.audit import AuditLog
 from hopthu.inventory import load_inventory
 from hopthu.passwords import Outbox
+from workspace import ROOT, copy_of_repo
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from workload import write_create_request  # noqa: E402
+from workload import apply_command, write_create_request
 
-HOPTHU = str(Path(sys.executable).with_name("hopthu"))
 ACCOUNTS = 1000
 pytestmark = pytest.mark.slow
 
@@ -30,23 +28,12 @@ pytestmark = pytest.mark.slow
 def bulk(tmp_path, start_directory):
     repo = tmp_path / "repo"
     (repo / "requests").mkdir(parents=True)
-    shutil.copytree(ROOT / "inventory", repo / "inventory")
+    copy_of_repo(repo, "inventory")
     inventory = load_inventory(repo / "inventory")
     org = inventory.organisations["binhthuan"]
     write_create_request(repo, org, "bdt", ACCOUNTS, services=("email", "qlvb"))
     server = start_directory([org], tmp_path / "slapd")
-    command = [
-        HOPTHU,
-        "apply",
-        "--quiet",
-        "--directory",
-        str(server.workdir / "directory.json"),
-        "--audit-log",
-        str(tmp_path / "audit.jsonl"),
-        "--outbox",
-        str(tmp_path / "outbox"),
-    ]
-    return repo, org, server, command, tmp_path
+    return repo, org, server, apply_command(server, tmp_path), tmp_path
 
 
 def people(server, org) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ from hopthu.assign import assign_usernames
 from hopthu.cli import main
 from hopthu.inventory import load_inventory
 from hopthu.requests import load_requests
+from workspace import copy_of_repo
 
-SHIPPED_INVENTORY = Path(__file__).resolve().parents[1] / "inventory"
 PATH = Path("requests/binhthuan/bdt/2025/2025-04-01-bdt-cap-moi.yaml")
 
 # Comments, quotes, flow lists, a folded string and odd spacing: all must survive untouched.
@@ -79,7 +78,7 @@ EARLIER_PATH = Path("requests/binhthuan/snv/2025/2025-03-01-snv-cap-moi.yaml")
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch) -> Path:
-    shutil.copytree(SHIPPED_INVENTORY, tmp_path / "inventory")
+    copy_of_repo(tmp_path, "inventory")
     monkeypatch.chdir(tmp_path)
     for path, text in ((PATH, REQUEST), (EARLIER_PATH, EARLIER)):
         path.parent.mkdir(parents=True, exist_ok=True)

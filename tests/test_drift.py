@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -33,8 +32,8 @@ from hopthu.model import (
     Requester,
     Unit,
 )
+from workspace import ROOT, copy_of_repo
 
-ROOT = Path(__file__).resolve().parent.parent
 HOPTHU = str(Path(sys.executable).with_name("hopthu"))
 T0 = dt.datetime(2025, 1, 10, 9, 0, tzinfo=dt.UTC)
 
@@ -153,8 +152,7 @@ def test_organisations_outside_the_scope_are_left_alone():
 
 @pytest.fixture
 def workspace(tmp_path, start_directory):
-    shutil.copytree(ROOT / "inventory" / "group_vars", tmp_path / "inventory" / "group_vars")
-    shutil.copytree(ROOT / "requests" / "ctu", tmp_path / "requests" / "ctu")
+    copy_of_repo(tmp_path, "inventory/group_vars", "requests/ctu")
     server = start_directory(load_inventory(ROOT / "inventory").organisations.values())
     return tmp_path, server
 

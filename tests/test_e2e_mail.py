@@ -30,9 +30,9 @@ from hopthu.audit import AuditLog
 from hopthu.inventory import load_inventory
 from hopthu.passwords import Outbox
 from mailfixtures import mail_servers_missing
+from workspace import copy_of_repo
 
 pytestmark = [pytest.mark.mail, pytest.mark.slapd]
-ROOT = Path(__file__).resolve().parent.parent
 HOPTHU = str(Path(sys.executable).with_name("hopthu"))
 CREATE = "2025-03-03-bdt-cap-moi"
 
@@ -99,8 +99,7 @@ def world():
     workdir = Path(tempfile.mkdtemp(prefix="hopthu-e2e-"))
     workdir.chmod(0o711)  # Dovecot's mail user must pass through to the mailboxes
     repo = workdir / "repo"
-    for part in ("inventory", "requests", "schemas"):
-        shutil.copytree(ROOT / part, repo / part)
+    copy_of_repo(repo, "inventory", "requests", "schemas")
     # Bình Thuận keeps locked accounts 0 days here, so the shipped delete example can be applied, and
     # archives into the test's folder.
     inventory_file = repo / "inventory/group_vars/all/hopthu.yml"

@@ -27,6 +27,7 @@ import yaml
 
 from hopthu.audit import AuditLog
 from hopthu.inventory import load_inventory
+from sample_requests import BDT_CREATE, BDT_CREATE_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 GITLAB_CI_LOCAL = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "gitlab-ci-local"
@@ -41,31 +42,8 @@ NOT_COPIED = {
     ".hypothesis",
     "build",
 }
-REQUEST = "requests/binhthuan/bdt/2025/2025-04-02-bdt-cap-moi.yaml"
-NEW_REQUEST = """\
-id: 2025-04-02-bdt-cap-moi
-org: binhthuan
-unit: bdt
-kind: create
-document:
-  number: 77/BDT-VP
-  date: 2025-04-02
-  signer: Nguyễn Hữu Phước
-requester:
-  name: Trần Thị Mỹ Lệ
-  position: Chánh Văn phòng
-  phone: "0252 3821 104"
-  email: letm@bdt.binhthuan.gov.vn
-reason: Công chức mới tuyển dụng.
-accounts:
-  - full_name: Phạm Quốc Bảo
-    username: baopq
-    staff_code: BDT-0201
-    position: Chuyên viên
-    department: Văn phòng
-    phone: "0912 345 777"
-    services: [email, qlvb]
-"""
+REQUEST = BDT_CREATE_PATH
+NEW_REQUEST = BDT_CREATE
 
 
 # --- the file itself -----------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from hopthu.notices import (
 )
 from hopthu.passwords import Outbox
 from test_notices import PASSWORDS, make_data, make_org, make_request
+from workspace import copy_of_repo
 
 REPO = Path(__file__).resolve().parents[1]
 SENDER = "hopthu@stttt.cantho.gov.vn"
@@ -462,7 +463,7 @@ LOCK_REQUEST = "2025-03-13-cit-khoa"
 def repo(tmp_path, monkeypatch):
     """The example inventory, a create request with passwords waiting, a lock request in the audit log."""
     root = tmp_path / "repo"
-    shutil.copytree(REPO / "inventory", root / "inventory")
+    copy_of_repo(root, "inventory")
     requests = root / "requests" / "ctu" / "cit" / "2025"
     requests.mkdir(parents=True)
     (requests / "2025-03-04-cit-cap-moi.yaml").write_text(CLI_REQUEST, encoding="utf-8")

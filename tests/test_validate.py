@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from hopthu.inventory import load_inventory
 from hopthu.requests import load_requests
+from workspace import copy_of_repo
 
-SHIPPED_INVENTORY = Path(__file__).resolve().parents[1] / "inventory"
 PATH = "requests/binhthuan/bdt/2025/2025-04-01-bdt-cap-moi.yaml"
 
 # Line numbers matter: the expected locations below refer to them.
@@ -65,7 +64,7 @@ LOCK_PATH = "requests/binhthuan/bdt/2025/2025-04-02-bdt-khoa.yaml"
 @pytest.fixture
 def repo(tmp_path, monkeypatch) -> Path:
     """A repository with the shipped inventory and no request yet; the working directory."""
-    shutil.copytree(SHIPPED_INVENTORY, tmp_path / "inventory")
+    copy_of_repo(tmp_path, "inventory")
     (tmp_path / "requests").mkdir()
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -12,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from hopthu.cli import main
+from workspace import ROOT, copy_of_repo
 
-ROOT = Path(__file__).resolve().parents[1]
 GOOD = "requests/ctu/cit/2025/2025-03-12-cit-cap-lai-mat-khau.yaml"
 LOCK = "requests/ctu/cit/2025/2025-03-13-cit-khoa.yaml"
 
@@ -21,8 +20,7 @@ LOCK = "requests/ctu/cit/2025/2025-03-13-cit-khoa.yaml"
 @pytest.fixture
 def repo(tmp_path, monkeypatch) -> Path:
     """A copy of the shipped inventory and example requests; the working directory."""
-    shutil.copytree(ROOT / "inventory", tmp_path / "inventory")
-    shutil.copytree(ROOT / "requests", tmp_path / "requests")
+    copy_of_repo(tmp_path, "inventory", "requests")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -424,9 +424,15 @@ class AuditLog:
         """Create the log if needed and take the writer's lock (``AuditLogBusy`` if another holds it)."""
         if self._fd is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        existed = self.path.exists()
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            existed = self.path.exists()
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        except OSError as error:
+            raise AuditError(
+                f"{self.path}: cannot open the audit log for writing ({error.strerror}); "
+                "check the path and its permissions ($HOPTHU_AUDIT_LOG, --audit-log)"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:

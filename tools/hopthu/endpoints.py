@@ -62,9 +62,11 @@ def load_endpoints(path: Path, env: Mapping[str, str] | None = None) -> dict[str
         raise EndpointError(f"{path}: expected a mapping with an 'organisations' mapping")
     endpoints = {}
     for org, settings in data["organisations"].items():
+        if not isinstance(settings, dict):
+            raise EndpointError(f"{path}: organisations.{org}: expected a mapping with 'uri' and 'bind_dn'")
         uri = settings.get("uri") or data.get("uri")
         bind_dn = settings.get("bind_dn")
-        if not uri or not bind_dn:
+        if not isinstance(uri, str) or not isinstance(bind_dn, str) or not uri or not bind_dn:
             raise EndpointError(
                 f"{path}: organisations.{org}: needs 'uri' (or a top-level one) and 'bind_dn'"
             )

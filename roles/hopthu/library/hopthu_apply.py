@@ -14,48 +14,10 @@ description:
 - A refused request (từ chối) does not fail the task; it is listed in C(refused) so the play can send
   its notice first and fail afterwards.
 options:
-  inventory:
-    description: The inventory directory (or a hosts file in it).
-    type: path
-    required: true
-  requests:
-    description: Request files or folders; default the requests folder beside the inventory.
-    type: list
-    elements: path
-  audit_log:
-    description: The hash-chained audit log.
-    type: path
-    required: true
   outbox:
     description: The credentials outbox (one-time passwords wait there for the notice).
     type: path
     required: true
-  directory_file:
-    description: A connections file (hopthu.endpoints); when given, I(servers) is ignored.
-    type: path
-  servers:
-    description: The directory servers, C(hostvars[host].hopthu_directory) of the inventory.
-    type: list
-    elements: dict
-    suboptions:
-      uri:
-        description: LDAP URI.
-        type: str
-        required: true
-      organisations:
-        description: Organisation codes this server holds.
-        type: list
-        elements: str
-        required: true
-      bind_dn:
-        description: Bind DN, C({base_dn}) replaced; default cn=admin,<base_dn>.
-        type: str
-      password_file:
-        description: File with the bind password, C({org}) replaced.
-        type: str
-  bind_passwords:
-    description: Organisation code to bind password (from ansible-vault).
-    type: dict
   diff_limit:
     description: At most this many accounts are shown in diff mode.
     type: int
@@ -63,6 +25,10 @@ options:
   plan_file:
     description: Also write the plan as JSON (C(hopthu plan --json)) to this file.
     type: path
+extends_documentation_fragment:
+- hopthu
+- hopthu.audit_log
+- hopthu.directory
 author: hopthu
 """
 

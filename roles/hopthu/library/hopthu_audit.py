@@ -11,21 +11,16 @@ description:
   record (C(hopthu audit head)). Fails naming every edited, removed, inserted or reordered record.
 - Read-only, so it runs the same in check mode.
 options:
-  inventory:
-    description: The inventory directory (or a hosts file in it).
-    type: path
-    required: true
   requests:
     description: Unused here (shared argument).
     type: list
     elements: path
-  audit_log:
-    description: The hash-chained audit log.
-    type: path
-    required: true
   expect_head:
     description: 'An anchor kept from an earlier run (SEQ:HASH): that record must still be in the log.'
     type: str
+extends_documentation_fragment:
+- hopthu
+- hopthu.audit_log
 author: hopthu
 """
 

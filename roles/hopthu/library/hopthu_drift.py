@@ -13,44 +13,10 @@ description:
 - In diff mode each drifted account shows what the requests say (before) and what the directory holds
   (after).
 options:
-  inventory:
-    description: The inventory directory (or a hosts file in it).
-    type: path
-    required: true
-  requests:
-    description: Request files or folders; default the requests folder beside the inventory.
-    type: list
-    elements: path
   audit_log:
     description: The hash-chained audit log (which requests were applied, and when).
     type: path
     required: true
-  directory_file:
-    description: A connections file (hopthu.endpoints); when given, I(servers) is ignored.
-    type: path
-  servers:
-    description: The directory servers, C(hostvars[host].hopthu_directory) of the inventory.
-    type: list
-    elements: dict
-    suboptions:
-      uri:
-        description: LDAP URI.
-        type: str
-        required: true
-      organisations:
-        description: Organisation codes this server holds.
-        type: list
-        elements: str
-        required: true
-      bind_dn:
-        description: Bind DN, C({base_dn}) replaced; default cn=admin,<base_dn>.
-        type: str
-      password_file:
-        description: File with the bind password, C({org}) replaced.
-        type: str
-  bind_passwords:
-    description: Organisation code to bind password (from ansible-vault).
-    type: dict
   organisations:
     description: Only these organisations; default every organisation of the inventory.
     type: list
@@ -62,6 +28,9 @@ options:
 notes:
 - C(changed) is true when the directory differs from the requests (so that diff mode shows the accounts);
   the module itself never writes.
+extends_documentation_fragment:
+- hopthu
+- hopthu.directory
 author: hopthu
 """
 

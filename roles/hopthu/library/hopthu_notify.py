@@ -12,18 +12,6 @@ description:
   deleted.
 - In check mode nothing is rendered or sent; the result lists the requests that would get a notice.
 options:
-  inventory:
-    description: The inventory directory (or a hosts file in it).
-    type: path
-    required: true
-  requests:
-    description: Request files or folders; default the requests folder beside the inventory.
-    type: list
-    elements: path
-  audit_log:
-    description: The hash-chained audit log.
-    type: path
-    required: true
   outbox:
     description: The credentials outbox.
     type: path
@@ -71,6 +59,9 @@ options:
     description: Signer's full name.
     type: str
     required: true
+extends_documentation_fragment:
+- hopthu
+- hopthu.audit_log
 author: hopthu
 """
 

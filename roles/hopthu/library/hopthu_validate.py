@@ -11,14 +11,6 @@ description:
   I(base_ref), that merged requests were not changed. Fails with every located finding.
 - Read-only, so it runs the same in check mode.
 options:
-  inventory:
-    description: The inventory directory (or a hosts file in it).
-    type: path
-    required: true
-  requests:
-    description: Request files or folders; default the requests folder beside the inventory.
-    type: list
-    elements: path
   base_ref:
     description: 'Git ref of the merged state (origin/main): existing requests must be unchanged.'
     type: str
@@ -34,6 +26,8 @@ options:
   report_file:
     description: Also write the findings to this file (for GitLab's report artifacts).
     type: path
+extends_documentation_fragment:
+- hopthu
 author: hopthu
 """
 

@@ -48,7 +48,12 @@ def default_inventory() -> Path:
     return Path(os.environ.get("HOPTHU_INVENTORY", "inventory"))
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="A request's way: validate → assign → plan → apply → notify; status, audit and drift at any "
+    "time. `hopthu COMMAND --help` tells more.",
+)
 @click.version_option(__version__, prog_name="hopthu")
 @click.option(
     "-i",

@@ -3,50 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from hopthu import pipeline
-from hopthu.audit import AuditError, default_log_path
-from hopthu.cli.common import fail_with_findings, request_paths
-from hopthu.directory import DirectoryError
-from hopthu.directory.applier import ApplyError
-from hopthu.directory.writer import DirectoryUnavailable
-from hopthu.endpoints import ENV_FILE, EndpointError, load_endpoints
-from hopthu.inventory import InventoryError, load_inventory
-from hopthu.passwords import Outbox, OutboxError, default_outbox_root
+from hopthu.cli.common import (
+    audit_log_option,
+    directory_option,
+    load_inventory_or_fail,
+    open_session,
+    paths_argument,
+    request_paths,
+    run_stage,
+)
+from hopthu.passwords import Outbox, default_outbox_root
 from hopthu.plan import Plan
 from hopthu.planview import plan_as_dict, plan_as_json, plan_as_table
-
-EXPECTED = (
-    pipeline.PipelineError,
-    EndpointError,
-    DirectoryError,
-    ApplyError,
-    AuditError,
-    OutboxError,
-    InventoryError,
-)
-
-paths_argument = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-directory_option = click.option(
-    "--directory",
-    "directory_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=lambda: os.environ.get(ENV_FILE),
-    help="Connections file: per organisation the LDAP URI, bind DN and where the bind password comes from "
-    "(the directory.json of `hopthu server start`). Default: $HOPTHU_DIRECTORY.",
-)
-audit_option = click.option(
-    "--audit-log",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=default_log_path,
-    show_default="$HOPTHU_AUDIT_LOG or var/audit/audit.jsonl",
-    help="The hash-chained audit log; it also records what is already done.",
-)
 
 
 def report_done(loaded: pipeline.Loaded) -> None:
@@ -55,34 +29,10 @@ def report_done(loaded: pipeline.Loaded) -> None:
         click.echo(f"{done} request(s) already done (recorded in the audit log): not read again", err=True)
 
 
-def _session(directory_file: Path | None) -> pipeline.Session:
-    if directory_file is None:
-        raise click.UsageError(
-            "no directory connections: pass --directory FILE or set $HOPTHU_DIRECTORY "
-            "(for the local demo directory: var/demo/directory/directory.json)"
-        )
-    return pipeline.Session(load_endpoints(directory_file))
-
-
-def _run(ctx: click.Context, work):
-    """Run a stage; expected failures become one clear message and exit 1, never a traceback."""
-    try:
-        return work()
-    except pipeline.PipelineError as error:
-        fail_with_findings(str(error), error.findings)
-    except InventoryError as error:
-        fail_with_findings(str(error), getattr(error, "findings", []))
-    except DirectoryUnavailable as error:
-        message = f"{error}; what was acknowledged is recorded: run the same command again"
-        raise click.ClickException(message) from None
-    except EXPECTED as error:
-        raise click.ClickException(str(error)) from None
-
-
-@click.command()
+@click.command(short_help="Show what applying the requests would change; writes nothing.")
 @paths_argument
-@directory_option
-@audit_option
+@directory_option()
+@audit_log_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON for machines.")
 @click.option(
     "--markdown",
@@ -108,25 +58,22 @@ def plan(ctx, paths, directory_file, audit_log, as_json, markdown_file, report_f
         finished = pipeline.finished_requests(audit_log)
         loaded = pipeline.load(ctx.obj["inventory"], request_paths(paths), finished)
         report_done(loaded)
-        session = _session(directory_file)
-        try:
+        with open_session(directory_file) as session:
             return pipeline.plan(loaded, session, audit_log)
-        finally:
-            session.close()
 
-    the_plan = _run(ctx, work)
+    the_plan = run_stage(work)
     click.echo(plan_as_json(the_plan) if as_json else plan_as_table(the_plan))
     if markdown_file or report_file:
         from hopthu.summary import write_plan_reports
 
-        inventory = _run(ctx, lambda: load_inventory(ctx.obj["inventory"]))
-        write_plan_reports(plan_as_dict(the_plan), inventory, markdown_file, report_file)
+        inventory = load_inventory_or_fail(ctx.obj["inventory"])
+        run_stage(lambda: write_plan_reports(plan_as_dict(the_plan), inventory, markdown_file, report_file))
 
 
-@click.command()
+@click.command(short_help="Apply the requests to the directory, recorded in the audit log.")
 @paths_argument
-@directory_option
-@audit_option
+@directory_option()
+@audit_log_option()
 @click.option(
     "--outbox",
     type=click.Path(path_type=Path, file_okay=False),
@@ -154,8 +101,7 @@ def apply(ctx, paths, directory_file, audit_log, outbox, as_json, quiet):
         finished = pipeline.finished_requests(audit_log)
         loaded = pipeline.load(ctx.obj["inventory"], request_paths(paths), finished)
         report_done(loaded)
-        session = _session(directory_file)
-        try:
+        with open_session(directory_file) as session:
             box = Outbox(outbox)
             if not show_progress:
                 return pipeline.apply(loaded, session, audit_log, box, on_plan=on_plan)
@@ -168,10 +114,8 @@ def apply(ctx, paths, directory_file, audit_log, outbox, as_json, quiet):
                 return pipeline.apply(
                     loaded, session, audit_log, box, on_plan=plan_and_size, on_progress=bar.update
                 )
-        finally:
-            session.close()
 
-    the_plan, report = _run(ctx, work)
+    the_plan, report = run_stage(work)
     if as_json:
         summary = {
             "plan": json.loads(plan_as_json(the_plan)),

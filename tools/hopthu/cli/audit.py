@@ -12,6 +12,7 @@ from hopthu.audit import AuditError, AuditLog, Head, Problem, default_log_path
 
 LOG_OPTION = click.option(
     "--log",
+    "--audit-log",  # the name the other sub-commands use
     "log_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=default_log_path,
@@ -20,7 +21,7 @@ LOG_OPTION = click.option(
 )
 
 
-@click.group()
+@click.group(short_help="Check and read the audit log (nhật ký): verify, head, show.")
 def audit() -> None:
     """Check and read the audit log: every change made, by which request, merge request and pipeline."""
 

@@ -18,8 +18,8 @@ from pathlib import Path, PurePosixPath
 
 import click
 
-from hopthu.findings import RENDERERS, Finding, render, render_text
-from hopthu.inventory import InventoryError, inventory_dir, load_inventory
+from hopthu.cli.common import load_inventory_or_fail, repo_root_of, report_options, show_report, write_output
+from hopthu.findings import Finding
 from hopthu.model import Inventory
 from hopthu.requests import REQUESTS_DIR
 
@@ -93,14 +93,6 @@ def author_findings(changed: Iterable[str], folders: set[str], who: str) -> list
 # --- effects -------------------------------------------------------------------------------------------
 
 
-def _load(ctx: click.Context) -> Inventory:
-    try:
-        return load_inventory(ctx.obj["inventory"])
-    except InventoryError as error:
-        click.echo(render_text(error.findings), err=True, nl=False)
-        raise click.ClickException("the inventory has problems (above); fix it first") from None
-
-
 def _changed_files(repo: Path, base: str) -> list[str]:
     done = subprocess.run(
         ["git", "-C", str(repo), "diff", "--name-only", "--no-renames", "-z", f"{base}...HEAD"],
@@ -110,16 +102,18 @@ def _changed_files(repo: Path, base: str) -> list[str]:
         check=False,
     )
     if done.returncode != 0:
-        raise click.ClickException(f"--base {base}: git diff failed: {done.stderr.strip()}")
+        # git's first line says what is wrong (unknown revision, not a repository); the rest is its usage.
+        reason = (done.stderr.strip().splitlines() or ["failed"])[0]
+        raise click.ClickException(f"--base {base}: git diff failed: {reason}")
     return [name for name in done.stdout.split("\0") if name]
 
 
-@click.group()
+@click.group(short_help="CODEOWNERS from the inventory; the merge-request author check.")
 def codeowners() -> None:
     """Units only touch their own folder: CODEOWNERS from the inventory, and the merge-request check."""
 
 
-@codeowners.command()
+@codeowners.command(short_help="Write the units' part of CODEOWNERS from the inventory.")
 @click.option(
     "-o",
     "--output",
@@ -129,8 +123,8 @@ def codeowners() -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when the file's block is out of date.")
 @click.pass_context
 def generate(ctx: click.Context, output: Path | None, check: bool) -> None:
-    """The units' part of GitLab's CODEOWNERS: requests/ORG/UNIT/ → the unit's requesters' e-mails."""
-    inventory = _load(ctx)
+    """Write the units' part of GitLab's CODEOWNERS: requests/ORG/UNIT/ → its requesters' e-mails."""
+    inventory = load_inventory_or_fail(ctx.obj["inventory"])
     if output is None:
         if check:
             raise click.UsageError("--check needs --output FILE")
@@ -145,12 +139,11 @@ def generate(ctx: click.Context, output: Path | None, check: bool) -> None:
             )
         click.echo(f"{output} is up to date")
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(wanted, encoding="utf-8")
+    write_output(output, wanted)
     click.echo(f"wrote {output}")
 
 
-@codeowners.command("check-author")
+@codeowners.command("check-author", short_help="Fail when a merge request changes another unit's folder.")
 @click.option("--base", "base_ref", required=True, metavar="REF", help="Target branch (origin/main).")
 @click.option("--email", envvar="GITLAB_USER_EMAIL", help="The author's e-mail [$GITLAB_USER_EMAIL].")
 @click.option("--login", envvar="GITLAB_USER_LOGIN", help="The author's GitLab login [$GITLAB_USER_LOGIN].")
@@ -160,10 +153,7 @@ def generate(ctx: click.Context, output: Path | None, check: bool) -> None:
     default="",
     help="Comma-separated GitLab logins of IT staff, who may change anything [$HOPTHU_IT_LOGINS].",
 )
-@click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="text", show_default=True)
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report to FILE."
-)
+@report_options
 @click.pass_context
 def check_author(
     ctx: click.Context,
@@ -175,18 +165,16 @@ def check_author(
     output: Path | None,
 ) -> None:
     """Exit 1 when the merge request changes a file outside the author's units' folders (IT excepted)."""
-    inventory = _load(ctx)
+    inventory = load_inventory_or_fail(ctx.obj["inventory"])
     it_staff = {name.strip().lower() for name in it_logins.split(",") if name.strip()}
     who = login or email or "the author"
     if login and login.lower() in it_staff:
         click.echo(f"{login} is IT staff: may change any file")
         findings: list[Finding] = []
     else:
-        repo = inventory_dir(ctx.obj["inventory"]).resolve().parent
+        repo = repo_root_of(ctx.obj["inventory"])
         findings = author_findings(_changed_files(repo, base_ref), author_folders(inventory, email), who)
-    if output is not None:
-        output.write_text(render(fmt, findings), encoding="utf-8")
-    click.echo(render_text(findings), nl=False)
+    show_report(findings, fmt, output)
     if findings:
         raise click.ClickException(f"{len(findings)} file(s) outside {who}'s units' folders")
     click.echo(f"every changed file is in a folder of {who}'s units", err=True)

@@ -1,13 +1,87 @@
-"""Small pieces every sub-command shares: default paths and how failures are shown."""
+"""Small pieces the sub-commands share: options, default paths, and how failures are shown.
+
+Kept light: the pipeline (and with it ldap3) is imported by ``open_session`` and ``run_stage`` when they
+run, so that commands which never touch the directory do not pay for it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
-from hopthu.findings import Finding, render_text
+from hopthu.audit import AuditError, default_log_path
+from hopthu.directory import DirectoryError
+from hopthu.endpoints import ENV_FILE, EndpointError, load_endpoints
+from hopthu.findings import RENDERERS, Finding, render, render_text
+from hopthu.inventory import InventoryError, inventory_dir, load_inventory
+from hopthu.model import Inventory
+
+if TYPE_CHECKING:
+    from hopthu.pipeline import Session
+
+T = TypeVar("T")
+
+INVENTORY_PROBLEMS = "the inventory has problems (above); fix it first"
+
+# --- options shared by several sub-commands ------------------------------------------------------------
+
+paths_argument = click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+
+
+def audit_log_option(help_text: str = "The hash-chained audit log; it also records what is already done."):
+    return click.option(
+        "--audit-log",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=default_log_path,
+        show_default="$HOPTHU_AUDIT_LOG or var/audit/audit.jsonl",
+        help=help_text,
+    )
+
+
+def directory_option(
+    help_text: str = "Connections file: per organisation the LDAP URI, bind DN and where the bind password "
+    "comes from (the directory.json of `hopthu server start`). Default: $HOPTHU_DIRECTORY.",
+):
+    """``--directory FILE``: the connections file (directory.json), default ``$HOPTHU_DIRECTORY``."""
+    return click.option(
+        "--directory",
+        "directory_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=lambda: os.environ.get(ENV_FILE),
+        help=help_text,
+    )
+
+
+def report_options(command: Callable) -> Callable:
+    """``--format`` and ``-o/--output`` of a findings report: for people (text) or GitLab (junit,
+    codequality). See ``show_report``."""
+    command = click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write the report to FILE (the text report still goes to standard output).",
+    )(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(sorted(RENDERERS)),
+        default="text",
+        show_default=True,
+        help="Report format: text (path:line:col: message [rule]), json, junit or codequality (GitLab).",
+    )(command)
+
+
+# --- where things are ----------------------------------------------------------------------------------
+
+
+def repo_root_of(inventory: Path) -> Path:
+    """The repository the inventory belongs to: ``inventory/`` and ``requests/`` sit side by side."""
+    return inventory_dir(inventory).resolve().parent
 
 
 def request_paths(paths: Iterable[Path]) -> list[Path]:
@@ -15,9 +89,89 @@ def request_paths(paths: Iterable[Path]) -> list[Path]:
     return list(paths) or [Path("requests")]
 
 
-def fail_with_findings(message: str, findings: Iterable[Finding]) -> None:
+# --- failures: one clear message and exit 1, never a traceback -----------------------------------------
+
+
+def fail_with_findings(message: str, findings: Iterable[Finding]) -> NoReturn:
     """Print located findings (``path:line:col: message``) and stop with exit 1."""
     findings = list(findings)
     if findings:
         click.echo(render_text(findings), err=True, nl=False)
     raise click.ClickException(message)
+
+
+def load_inventory_or_fail(inventory_path: Path) -> Inventory:
+    """The inventory; when it has problems, each one located on stderr and exit 1."""
+    try:
+        return load_inventory(inventory_path)
+    except InventoryError as error:
+        fail_with_findings(INVENTORY_PROBLEMS, error.findings)
+
+
+@contextmanager
+def open_session(directory_file: Path | None) -> Iterator[Session]:
+    """Connections to the organisations' directories, opened on first use and closed at the end."""
+    from hopthu import pipeline
+
+    if directory_file is None:
+        raise click.UsageError(
+            "no directory connections: pass --directory FILE or set $HOPTHU_DIRECTORY "
+            "(for the local demo directory: var/demo/directory/directory.json)"
+        )
+    session = pipeline.Session(load_endpoints(directory_file))
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def run_stage(work: Callable[[], T]) -> T:
+    """Run a pipeline stage; the failures it expects become one clear message and exit 1, never a
+    traceback."""
+    from hopthu import pipeline
+    from hopthu.directory.applier import ApplyError
+    from hopthu.directory.writer import DirectoryUnavailable
+    from hopthu.passwords import OutboxError
+
+    try:
+        return work()
+    except pipeline.PipelineError as error:
+        fail_with_findings(str(error), error.findings)
+    except InventoryError as error:
+        fail_with_findings(INVENTORY_PROBLEMS, error.findings)
+    except DirectoryUnavailable as error:
+        message = f"{error}; what was acknowledged is recorded: run the same command again"
+        raise click.ClickException(message) from None
+    except (EndpointError, DirectoryError, ApplyError, AuditError, OutboxError) as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(file_problem(error)) from None
+
+
+# --- output --------------------------------------------------------------------------------------------
+
+
+def show_report(findings: list[Finding], fmt: str, output: Path | None, files: Sequence[str] = ()) -> None:
+    """The report in ``fmt`` on standard output, or with ``output`` into that file and as text on stdout."""
+    if output is not None:
+        write_output(output, render(fmt, findings, files))
+        click.echo(render_text(findings, files), nl=False)
+    else:
+        click.echo(render(fmt, findings, files), nl=False)
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a report or generated file (its folder made if missing); failure is one message, exit 1."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except FileExistsError:  # from mkdir: the folder's name is taken by a file
+        raise click.ClickException(f"cannot write {path}: {path.parent} is a file, not a folder") from None
+    except OSError as error:
+        raise click.ClickException(file_problem(error)) from None
+
+
+def file_problem(error: OSError) -> str:
+    """A file a command reads or writes cannot be used (a missing folder, permissions, a full disk)."""
+    where = f"cannot use {error.filename}: " if error.filename else ""
+    return f"{where}{error.strerror or error}"

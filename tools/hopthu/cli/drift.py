@@ -7,15 +7,21 @@ from pathlib import Path
 import click
 
 from hopthu import pipeline
-from hopthu.cli.apply import _run, _session, audit_option, directory_option, paths_argument
-from hopthu.cli.common import request_paths
+from hopthu.cli.common import (
+    audit_log_option,
+    directory_option,
+    open_session,
+    paths_argument,
+    request_paths,
+    run_stage,
+)
 from hopthu.drift import check_drift, render_json, render_text
 
 
-@click.command()
+@click.command(short_help="Compare the directory with the applied requests (read-only).")
 @paths_argument
-@directory_option
-@audit_option
+@directory_option()
+@audit_log_option()
 @click.option(
     "--org",
     "orgs",
@@ -39,15 +45,12 @@ def drift(
         unknown = sorted(set(orgs) - set(loaded.inventory.organisations))
         if unknown:
             raise click.BadParameter(f"not in the inventory: {', '.join(unknown)}", param_hint="--org")
-        session = _session(directory_file)
-        try:
+        with open_session(directory_file) as session:
             return check_drift(
                 loaded.requests, loaded.inventory, audit_log, session.connection, list(orgs) or None
             )
-        finally:
-            session.close()
 
-    differences, expected = _run(ctx, work)
+    differences, expected = run_stage(work)
     click.echo((render_json if as_json else render_text)(differences, expected), nl=False)
     if differences:
         ctx.exit(1)

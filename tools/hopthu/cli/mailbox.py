@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from hopthu.audit import AuditError, AuditLog, default_log_path
-from hopthu.inventory import InventoryError, load_inventory
+from hopthu.audit import AuditError, AuditLog
+from hopthu.cli.common import audit_log_option, load_inventory_or_fail
 
 
-@click.group()
+@click.group(short_help="Archive and remove the mailboxes of deleted accounts.")
 def mailbox() -> None:
-    """Mailboxes on the mail host."""
+    """Mailboxes on the mail host: archive and remove those of deleted accounts."""
 
 
 @mailbox.command()
@@ -27,11 +27,8 @@ def mailbox() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Archive folder for organisations without `archive_dir` in the inventory.",
 )
-@click.option(
-    "--audit-log",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=default_log_path,
-    show_default="$HOPTHU_AUDIT_LOG or var/audit/audit.jsonl",
+@audit_log_option(
+    "The hash-chained audit log: which accounts were deleted (xóa); each archive is recorded there too."
 )
 @click.pass_context
 def retire(ctx: click.Context, mail_root: Path, archive_dir: Path | None, audit_log: Path) -> None:
@@ -39,11 +36,11 @@ def retire(ctx: click.Context, mail_root: Path, archive_dir: Path | None, audit_
     (xóa). Safe to run again: an archived mailbox is not archived twice; a failure keeps the mailbox."""
     from hopthu.mail.retire import retire_mailboxes
 
+    inventory = load_inventory_or_fail(ctx.obj["inventory"])
     try:
-        inventory = load_inventory(ctx.obj["inventory"])
         with AuditLog(audit_log) as audit:
             results = retire_mailboxes(audit, mail_root, inventory, archive_dir)
-    except (InventoryError, AuditError) as error:
+    except AuditError as error:
         raise click.ClickException(str(error)) from None
     for item in results:
         account = f"{item.account.org}/{item.account.uid}"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from hopthu.audit import AuditError, AuditLog, default_log_path
-from hopthu.inventory import InventoryError, inventory_dir, load_inventory
+from hopthu.audit import AuditError, AuditLog
+from hopthu.cli.common import audit_log_option, file_problem, load_inventory_or_fail, repo_root_of
 from hopthu.model import Inventory, Request
 from hopthu.notices.deliver import DeliveryResult, NoticeSettings, Outcome, deliver_pending
 from hopthu.notices.ledger import LedgerError, NoticeLedger, ledger_path_for, locked
@@ -22,7 +22,7 @@ from hopthu.requests import REQUESTS_DIR, GitError, load_requests
 ORG_TEMPLATES = Path("templates") / "notices"
 
 
-@click.command()
+@click.command(short_help="Send the result notices (thông báo kết quả) to the units.")
 @click.option(
     "--outbox",
     "outbox_dir",
@@ -31,19 +31,12 @@ ORG_TEMPLATES = Path("templates") / "notices"
     show_default="$HOPTHU_OUTBOX or ~/.local/state/hopthu/outbox",
     help="The credentials outbox (one-time passwords waiting for their notice).",
 )
-@click.option(
-    "--audit-log",
-    "audit_log",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=default_log_path,
-    show_default="$HOPTHU_AUDIT_LOG or var/audit/audit.jsonl",
-    help="The audit log: requests with a final record (applied or refused) get a notice.",
-)
+@audit_log_option("The audit log: requests with a final record (applied or refused) get a notice.")
 @click.option(
     "--requests",
     "requests_dir",
-    type=click.Path(path_type=Path),
-    help="Request files (default: requests/ beside the inventory).",
+    type=click.Path(exists=True, path_type=Path),
+    help="Request files or folder (default: requests/ beside the inventory).",
 )
 @click.option(
     "--ledger",
@@ -57,12 +50,22 @@ ORG_TEMPLATES = Path("templates") / "notices"
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help=f"The organisation's notice templates (default: {ORG_TEMPLATES}/ beside the inventory, if present).",
 )
-@click.option("--smtp-host", envvar="HOPTHU_SMTP_HOST", help="SMTP server [$HOPTHU_SMTP_HOST].")
-@click.option("--smtp-port", envvar="HOPTHU_SMTP_PORT", type=int, default=25, show_default=True)
+@click.option(
+    "--smtp-host", envvar="HOPTHU_SMTP_HOST", metavar="HOST", help="SMTP server [$HOPTHU_SMTP_HOST]."
+)
+@click.option(
+    "--smtp-port",
+    envvar="HOPTHU_SMTP_PORT",
+    type=click.IntRange(1, 65535),
+    default=25,
+    show_default=True,
+    help="SMTP port [$HOPTHU_SMTP_PORT].",
+)
 @click.option("--starttls/--no-starttls", default=False, show_default=True, help="Encrypt with STARTTLS.")
 @click.option(
     "--smtp-user",
     envvar="HOPTHU_SMTP_USER",
+    metavar="LOGIN",
     help=f"SMTP login [$HOPTHU_SMTP_USER]; the password comes from ${DEFAULT_PASSWORD_ENV} only.",
 )
 @click.option(
@@ -75,16 +78,23 @@ ORG_TEMPLATES = Path("templates") / "notices"
     is_flag=True,
     help="Allow passwords over an unencrypted connection to a server that is not on this machine.",
 )
-@click.option("--sender", envvar="HOPTHU_NOTICE_SENDER", help="From: address [$HOPTHU_NOTICE_SENDER].")
+@click.option(
+    "--sender",
+    envvar="HOPTHU_NOTICE_SENDER",
+    metavar="ADDRESS",
+    help="From: address [$HOPTHU_NOTICE_SENDER].",
+)
 @click.option(
     "--signer-title",
     envvar="HOPTHU_SIGNER_TITLE",
+    metavar="TITLE",
     help="Signer's title, default: the organisation's `signer` in the inventory, else GIÁM ĐỐC; '\\n' "
     "starts a new line (KT. GIÁM ĐỐC\\nPHÓ GIÁM ĐỐC) [$HOPTHU_SIGNER_TITLE].",
 )
 @click.option(
     "--signer-name",
     envvar="HOPTHU_SIGNER_NAME",
+    metavar="NAME",
     help="Signer's full name, default: the organisation's `signer` in the inventory [$HOPTHU_SIGNER_NAME].",
 )
 @click.option(
@@ -133,11 +143,8 @@ def notify(
             raise click.UsageError(f"{' and '.join(missing)} needed to send (or use --dry-run --output DIR)")
 
     inventory_path: Path = ctx.obj["inventory"]
-    repo_root = inventory_dir(inventory_path).resolve().parent
-    try:
-        inventory = load_inventory(inventory_path)
-    except InventoryError as error:
-        raise click.ClickException(f"the inventory has problems; run 'hopthu validate':\n{error}") from None
+    repo_root = repo_root_of(inventory_path)
+    inventory = load_inventory_or_fail(inventory_path)
     settings = NoticeSettings(
         sender=sender or "hopthu@localhost",
         signer_title=(signer_title or "").replace("\\n", "\n"),
@@ -180,6 +187,8 @@ def notify(
                 )
     except (OutboxError, LedgerError) as error:
         raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(file_problem(error)) from None
     _report(results, as_json)
     if any(result.status == "failed" for result in results):
         ctx.exit(1)

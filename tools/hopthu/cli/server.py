@@ -16,7 +16,7 @@ DIR_OPTION = click.option(
 )
 
 
-@click.group()
+@click.group(short_help="A local OpenLDAP (and mail) server for the demo.")
 def server() -> None:
     """Run a local slapd (one database per organisation of the inventory) on 127.0.0.1."""
 
@@ -37,17 +37,19 @@ def server() -> None:
 @click.pass_context
 def start(ctx: click.Context, workdir: Path, port: int | None, fresh: bool, mail: bool, as_json: bool):
     """Start the server, or reuse the one already running in DIR."""
+    from hopthu.cli.common import file_problem, load_inventory_or_fail
     from hopthu.directory import DirectoryError
     from hopthu.directory.server import LocalDirectory
-    from hopthu.inventory import InventoryError, load_inventory
     from hopthu.mail import MailError
 
+    inventory = load_inventory_or_fail(ctx.obj["inventory"])
     try:
-        inventory = load_inventory(ctx.obj["inventory"])
         directory = LocalDirectory.start(workdir, inventory.organisations, port, fresh=fresh)
         mail_info = _start_mail(workdir, directory, inventory, fresh) if mail else None
-    except (InventoryError, DirectoryError, MailError) as error:
+    except (DirectoryError, MailError) as error:
         raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(file_problem(error)) from None
     _show(directory, as_json, mail_info)
 
 

@@ -34,7 +34,7 @@ def _stdin_lines() -> Iterator[str]:
             ) from None
 
 
-@click.command("username")
+@click.command("username", short_help="Print the username the naming rule gives for each full name.")
 @click.option(
     "--pattern",
     "patterns",
@@ -82,6 +82,8 @@ def username(
     except NamingError as error:
         raise click.BadParameter(str(error), param_hint="--pattern") from None
 
+    if not names and sys.stdin.isatty():
+        click.echo("reading full names from the terminal, one a line; end with Ctrl-D", err=True)
     where = "argument" if names else "stdin line"
     lines = list(names) if names else list(_stdin_lines())
     wanted = [(number, line) for number, line in enumerate(lines, 1) if not _is_blank(line)]

@@ -1,0 +1,59 @@
+# Documentation of the options every hopthu module shares, written once (the arguments themselves are
+# declared once too, in module_utils/hopthu_module.py). Modules name the parts they take with
+# extends_documentation_fragment: hopthu (inventory, requests), hopthu.audit_log, hopthu.directory.
+# A module that documents one of these options itself keeps its own wording.
+# Found through ansible.cfg (doc_fragment_plugins), like the modules and their module_utils.
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  inventory:
+    description: The inventory directory (or a hosts file in it).
+    type: path
+    required: true
+  requests:
+    description: Request files or folders; default the requests folder beside the inventory.
+    type: list
+    elements: path
+"""
+
+    AUDIT_LOG = r"""
+options:
+  audit_log:
+    description: The hash-chained audit log.
+    type: path
+    required: true
+"""
+
+    DIRECTORY = r"""
+options:
+  directory_file:
+    description: A connections file (hopthu.endpoints); when given, I(servers) is ignored.
+    type: path
+  servers:
+    description: The directory servers, C(hostvars[host].hopthu_directory) of the inventory.
+    type: list
+    elements: dict
+    suboptions:
+      uri:
+        description: LDAP URI.
+        type: str
+        required: true
+      organisations:
+        description: Organisation codes this server holds.
+        type: list
+        elements: str
+        required: true
+      bind_dn:
+        description: Bind DN, C({base_dn}) replaced; default cn=admin,<base_dn>.
+        type: str
+      password_file:
+        description: File with the bind password, C({org}) replaced.
+        type: str
+  bind_passwords:
+    description: Organisation code to bind password (from ansible-vault).
+    type: dict
+"""
