@@ -18,7 +18,8 @@ from hopthu.model import AppGroup, Inventory, Organisation, PasswordPolicy, Requ
 from hopthu.naming import DEFAULT_RULE, NamingError, compile_rule
 from hopthu.yamlsafe import Document, YamlError, load
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+# tools/hopthu/schemas is a link to the top-level schemas/, so a built wheel carries them too.
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 ORGANISATIONS_VAR = "hopthu_organisations"
 PASSWORD_POLICY_VAR = "hopthu_password_policy"
 
