@@ -14,11 +14,12 @@ from hopthu.cli.common import (
     directory_option,
     load_inventory_or_fail,
     open_session,
+    outbox_option,
     paths_argument,
     request_paths,
     run_stage,
 )
-from hopthu.passwords import Outbox, default_outbox_root
+from hopthu.passwords import Outbox
 from hopthu.plan import Plan
 from hopthu.planview import plan_as_dict, plan_as_json, plan_as_table
 
@@ -74,13 +75,7 @@ def plan(ctx, paths, directory_file, audit_log, as_json, markdown_file, report_f
 @paths_argument
 @directory_option()
 @audit_log_option()
-@click.option(
-    "--outbox",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=default_outbox_root,
-    show_default="$HOPTHU_OUTBOX or ~/.local/state/hopthu/outbox",
-    help="Where one-time passwords wait for the result notice (outside the repository, mode 0600).",
-)
+@outbox_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and the result as JSON.")
 @click.option("--quiet", is_flag=True, help="Do not print the plan before applying it.")
 @click.pass_context

@@ -43,6 +43,21 @@ def audit_log_option(help_text: str = "The hash-chained audit log; it also recor
     )
 
 
+def outbox_option(
+    help_text: str = "Where one-time passwords wait for the result notice (outside the repository, 0600).",
+):
+    """``--outbox DIR``: the credentials outbox, default ``$HOPTHU_OUTBOX``."""
+    from hopthu.passwords import default_outbox_root
+
+    return click.option(
+        "--outbox",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=default_outbox_root,
+        show_default="$HOPTHU_OUTBOX or ~/.local/state/hopthu/outbox",
+        help=help_text,
+    )
+
+
 def directory_option(
     help_text: str = "Connections file: per organisation the LDAP URI, bind DN and where the bind password "
     "comes from (the directory.json of `hopthu server start`). Default: $HOPTHU_DIRECTORY.",

@@ -9,12 +9,18 @@ from pathlib import Path
 import click
 
 from hopthu.audit import AuditError, AuditLog
-from hopthu.cli.common import audit_log_option, file_problem, load_inventory_or_fail, repo_root_of
+from hopthu.cli.common import (
+    audit_log_option,
+    file_problem,
+    load_inventory_or_fail,
+    outbox_option,
+    repo_root_of,
+)
 from hopthu.model import Inventory, Request
 from hopthu.notices.deliver import DeliveryResult, NoticeSettings, Outcome, deliver_pending
 from hopthu.notices.ledger import LedgerError, NoticeLedger, ledger_path_for, locked
 from hopthu.notices.smtp import DEFAULT_PASSWORD_ENV, SmtpSettings
-from hopthu.passwords import Outbox, OutboxError, default_outbox_root
+from hopthu.passwords import Outbox, OutboxError
 from hopthu.requests import REQUESTS_DIR, GitError, load_requests
 
 # The organisation's own notice templates sit beside inventory/ and requests/, not inside inventory/:
@@ -23,14 +29,7 @@ ORG_TEMPLATES = Path("templates") / "notices"
 
 
 @click.command(short_help="Send the result notices (thông báo kết quả) to the units.")
-@click.option(
-    "--outbox",
-    "outbox_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=default_outbox_root,
-    show_default="$HOPTHU_OUTBOX or ~/.local/state/hopthu/outbox",
-    help="The credentials outbox (one-time passwords waiting for their notice).",
-)
+@outbox_option("The credentials outbox (one-time passwords waiting for their notice).")
 @audit_log_option("The audit log: requests with a final record (applied or refused) get a notice.")
 @click.option(
     "--requests",
@@ -110,7 +109,7 @@ ORG_TEMPLATES = Path("templates") / "notices"
 @click.pass_context
 def notify(
     ctx: click.Context,
-    outbox_dir: Path,
+    outbox: Path,
     audit_log: Path,
     requests_dir: Path | None,
     ledger_path: Path | None,
@@ -154,7 +153,7 @@ def notify(
     requests = _requests(requests_dir or repo_root / REQUESTS_DIR, inventory)
     outcomes = _outcomes(audit_log)
     try:
-        outbox = Outbox(outbox_dir)
+        outbox = Outbox(outbox)
         ledger_file = ledger_path or ledger_path_for(outbox.root)
         if dry_run:
             results = deliver_pending(
