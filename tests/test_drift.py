@@ -16,43 +16,26 @@ from pathlib import Path
 import ldap3
 import pytest
 
+from builders import organisation
 from hopthu.drift import Difference, Expected, compare, expected_state
 from hopthu.inventory import load_inventory
 from hopthu.model import (
     AccountChange,
-    AppGroup,
     DirectoryAccount,
     Document,
     EntryKind,
     Inventory,
     Kind,
     NewPerson,
-    Organisation,
     Request,
     Requester,
-    Unit,
 )
 from workspace import ROOT, copy_of_repo
 
 HOPTHU = str(Path(sys.executable).with_name("hopthu"))
 T0 = dt.datetime(2025, 1, 10, 9, 0, tzinfo=dt.UTC)
 
-ORG = Organisation(
-    code="bt",
-    name="Bình Thuận",
-    parent="UBND TỈNH BÌNH THUẬN",
-    mail_domain="binhthuan.gov.vn",
-    base_dn="dc=binhthuan,dc=gov,dc=vn",
-    naming_rule=("{given}{s}{m}",),
-    reserved=frozenset(),
-    retention_days=30,
-    sla_working_days=2,
-    units={
-        "bdt": Unit("bdt", "Ban Dân tộc", "bdt@binhthuan.gov.vn", (), "bdt.binhthuan.gov.vn"),
-        "snv": Unit("snv", "Sở Nội vụ", "snv@binhthuan.gov.vn", (), "snv.binhthuan.gov.vn"),
-    },
-    app_groups={"qlvb": AppGroup("qlvb", "Quản lý văn bản")},
-)
+ORG = organisation(retention_days=30)
 INVENTORY = Inventory({"bt": ORG})
 
 

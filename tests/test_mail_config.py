@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import builders
 from hopthu.mail import MailError
 from hopthu.mail.config import MailOrg, MailSetup, dovecot_files, postfix_files, write_files
 from hopthu.model import Organisation, Unit
@@ -21,15 +22,6 @@ from hopthu.model import Organisation, Unit
 
 def organisation(**overrides) -> Organisation:
     values = dict(
-        code="bt",
-        name="Bình Thuận",
-        parent="UBND TỈNH BÌNH THUẬN",
-        mail_domain="binhthuan.gov.vn",
-        base_dn="dc=binhthuan,dc=gov,dc=vn",
-        naming_rule=("{given}{s}{m}",),
-        reserved=frozenset(),
-        retention_days=90,
-        sla_working_days=2,
         units={
             "bdt": Unit("bdt", "Ban Dân tộc", "vp@bdt.binhthuan.gov.vn", (), "BDT.binhthuan.gov.vn"),
             "snv": Unit("snv", "Sở Nội vụ", "vp@binhthuan.gov.vn", ()),
@@ -38,8 +30,7 @@ def organisation(**overrides) -> Organisation:
         mailbox_quota_mb=512,
         locked_mail="reject",
     )
-    values.update(overrides)
-    return Organisation(**values)
+    return builders.organisation(**(values | overrides))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from builders import organisation
 from hopthu.model import (
     AccountChange,
     AppGroup,
@@ -31,23 +32,15 @@ NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 
 def org(**overrides) -> Organisation:
     values = dict(
-        code="bt",
         name="Sở Thông tin và Truyền thông",
-        parent="UBND TỈNH BÌNH THUẬN",
-        mail_domain="binhthuan.gov.vn",
-        base_dn="dc=binhthuan,dc=gov,dc=vn",
-        naming_rule=("{given}{s}{m}",),
         reserved=frozenset({"admin"}),
-        retention_days=90,
-        sla_working_days=2,
         units={
             "bdt": Unit("bdt", "Ban Dân tộc", "vanphong@bdt.binhthuan.gov.vn", (), "bdt.binhthuan.gov.vn"),
             "snv": Unit("snv", "Sở Nội vụ", "vanphong@snv.binhthuan.gov.vn", (), "snv.binhthuan.gov.vn"),
         },
         app_groups={"qlvb": AppGroup("qlvb", "Quản lý văn bản"), "hcc": AppGroup("hcc", "Một cửa")},
     )
-    values.update(overrides)
-    return Organisation(**values)
+    return organisation(**(values | overrides))
 
 
 INVENTORY = Inventory({"bt": org()})

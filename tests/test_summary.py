@@ -5,39 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from builders import BDT, organisation
 from hopthu.model import (
     AccountChange,
-    AppGroup,
     DirectoryAccount,
     Document,
     EntryKind,
     Inventory,
     Kind,
     NewPerson,
-    Organisation,
     Request,
     Requester,
     Snapshot,
-    Unit,
 )
 from hopthu.plan import Progress, make_plan
 from hopthu.planview import plan_as_dict
 from hopthu.summary import cell, render_markdown, terraform_report, write_plan_reports
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
-ORG = Organisation(
-    code="bt",
-    name="Bình Thuận",
-    parent="UBND TỈNH BÌNH THUẬN",
-    mail_domain="binhthuan.gov.vn",
-    base_dn="dc=binhthuan,dc=gov,dc=vn",
-    naming_rule=("{given}{s}{m}",),
-    reserved=frozenset(),
-    retention_days=90,
-    sla_working_days=2,
-    units={"bdt": Unit("bdt", "Ban Dân tộc", "bdt@binhthuan.gov.vn", (), "bdt.binhthuan.gov.vn")},
-    app_groups={"qlvb": AppGroup("qlvb", "Quản lý văn bản")},
-)
+ORG = organisation(units={"bdt": BDT})
 INVENTORY = Inventory({"bt": ORG})
 
 
