@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Container, Iterable
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,9 +111,14 @@ class Session:
 
 
 def plan(loaded: Loaded, session: Session, audit_path: Path, now: dt.datetime | None = None) -> Plan:
-    progress = progress_of(AuditLog(audit_path).ledger())
-    todo = pending(loaded.requests, progress)
-    snapshot = read_snapshot(loaded, todo, session.connection)
+    if not loaded.requests:  # every request file is finished: nothing to read or plan
+        return Plan(())
+    return _plan_from(loaded, session, progress_of(AuditLog(audit_path).ledger()), now)
+
+
+def _plan_from(loaded: Loaded, session: Session, progress: Progress, now: dt.datetime | None) -> Plan:
+    """One snapshot of what the pending requests touch, and the plan made from it."""
+    snapshot = read_snapshot(loaded, pending(loaded.requests, progress), session.connection)
     return make_plan(loaded.requests, loaded.inventory, snapshot, progress, now or _now())
 
 
@@ -132,12 +136,9 @@ def apply(
     report = ApplyReport()
     if not loaded.requests:  # every request file is finished: nothing to read, plan or write
         return Plan(()), report
-    with ExitStack() as stack:
-        audit = stack.enter_context(AuditLog(audit_path))
+    with AuditLog(audit_path) as audit:
         progress = progress_of(audit.ledger())
-        todo = pending(loaded.requests, progress)
-        snapshot = read_snapshot(loaded, todo, session.connection)
-        the_plan = make_plan(loaded.requests, loaded.inventory, snapshot, progress, now or _now())
+        the_plan = _plan_from(loaded, session, progress, now)
         if on_plan:
             on_plan(the_plan)
         for org_code in sorted({rp.request.org for rp in the_plan.requests if not rp.done}):
