@@ -240,3 +240,48 @@ def test_assign_treats_names_in_the_live_directory_as_taken(workspace):
     directory = str(workspace.server.workdir / "directory.json")
     online = workspace.run("assign", "--directory", directory)
     assert "Nguyễn Văn Hùng -> hungnv2" in online.stdout
+
+
+def test_a_write_refused_because_it_is_already_in_effect_is_recorded_as_done(workspace):
+    """Between the plan's read and the write, a member appears in the group (the memberof overlay catching
+    up after an interrupted run, or a change by hand): the refused write is read back, the change that is
+    in effect is recorded as done, the rest of the write is made again, and no error is recorded."""
+    from hopthu import pipeline
+    from hopthu.directory import dn
+    from hopthu.endpoints import load_endpoints
+
+    root, server = workspace.root, workspace.server
+    org = load_inventory(root / "inventory").organisations["binhthuan"]
+    request = root / "requests/binhthuan/bdt/2025/2025-03-03-bdt-cap-moi.yaml"
+    group = dn.group_dn(org, "qlvb")
+
+    def someone_adds_minhnv(plan) -> None:
+        assert {(c.op.value, c.uid) for c in plan.changes} >= {
+            ("add-member", "minhnv"),
+            ("add-member", "anvtt"),
+        }
+        conn = server.connect(org)
+        assert conn.modify(group, {"member": [(ldap3.MODIFY_ADD, [dn.person_dn(org, "minhnv")])]})
+        conn.unbind()
+
+    loaded = pipeline.load(root / "inventory", [request])
+    session = pipeline.Session(load_endpoints(server.workdir / "directory.json"))
+    try:
+        _, report = pipeline.apply(
+            loaded, session, workspace.audit_log, Outbox(workspace.outbox), on_plan=someone_adds_minhnv
+        )
+    finally:
+        session.close()
+
+    assert report.applied == ["2025-03-03-bdt-cap-moi"] and report.failed == {}
+    members = {
+        (r["uid"], r["result"], r["reason"])
+        for r in workspace.audit()
+        if r["event"] == "change" and r["op"] == "add-member"
+    }
+    assert members == {("minhnv", "ok", "already in effect in the directory"), ("anvtt", "ok", None)}
+    conn = server.connect(org)
+    conn.search(group, "(objectClass=*)", ldap3.BASE, attributes=["member"])
+    held = [m.lower() for m in conn.entries[0].entry_attributes_as_dict["member"] if m]
+    conn.unbind()
+    assert sorted(held) == sorted(dn.person_dn(org, uid).lower() for uid in ("minhnv", "anvtt"))

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from ldap3.operation.search import search_operation
+from ldap3.protocol.convert import build_controls_list
 from ldap3.protocol.rfc4511 import LDAPMessage, MessageID, ProtocolOp
 from ldap3.utils.asn1 import encode as ldap3_encode
 
@@ -23,14 +24,19 @@ uid_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_si
 )
 
 
-def ldap3_search(message_id: int, base: str, scope: str, search_filter: str, attributes) -> bytes:
-    """What ``conn.search(base, search_filter, scope, attributes=attributes)`` puts on the wire."""
+def ldap3_search(
+    message_id: int, base: str, scope: str, search_filter: str, attributes, controls=None
+) -> bytes:
+    """What ``conn.search(base, search_filter, scope, attributes=attributes, controls=controls)`` puts on
+    the wire."""
     request = search_operation(
         base, search_filter, scope, ldap3.DEREF_ALWAYS, list(attributes), 0, 0, False, True, True
     )
     message = LDAPMessage()
     message["messageID"] = MessageID(message_id)
     message["protocolOp"] = ProtocolOp().setComponentByName("searchRequest", request)
+    if controls:
+        message["controls"] = build_controls_list(controls)
     return ldap3_encode(message)
 
 
@@ -56,6 +62,26 @@ def test_long_filters_and_attribute_lists_use_long_lengths():
     assert ours == ldap3_search(
         70000, "dc=demo,dc=gov,dc=vn", ldap3.SUBTREE, dn.any_of("uid", uids), attributes
     )
+
+
+@given(message_id=st.sampled_from(MESSAGE_IDS), members=st.lists(uid_text, min_size=1, max_size=4))
+def test_a_search_with_a_matched_values_control_is_encoded_as_ldap3_encodes_it(message_id, members):
+    dns = [f"uid={dn.escape_rdn_value(uid)},ou=people,dc=demo,dc=gov,dc=vn" for uid in members]
+    value = lookup.encode_values_filter("member", dns)
+    control = lookup.encode_control(reader.MATCHED_VALUES, True, value)
+    base = "ou=groups,dc=demo,dc=gov,dc=vn"
+    ours = lookup.encode_search(
+        message_id, base, ldap3.LEVEL, lookup.encode_filter("member", dns), ["member"], [control]
+    )
+    theirs = ldap3_search(
+        message_id,
+        base,
+        ldap3.LEVEL,
+        dn.any_of("member", dns),
+        ["member"],
+        controls=[(reader.MATCHED_VALUES, True, value)],
+    )
+    assert ours == theirs
 
 
 def test_a_filter_needs_a_value():

@@ -208,6 +208,33 @@ def test_a_missing_tree_is_a_clear_error(directory, org):
         DirectoryReader(directory.connect(org)).accounts(elsewhere)
 
 
+def test_membership_is_read_from_the_groups_not_from_member_of(start_directory, org, tmp_path):
+    """memberOf lags behind the group (the memberof overlay writes it after the group change commits;
+    here it was never written: slapadd runs no overlay). The group's own member values are the truth."""
+    server = start_directory([org])
+    members = [dn.person_dn(org, f"user{i:06d}") for i in range(0, 300, 2)]
+    group = (
+        f"dn: cn=hcc,ou=groups,{org.base_dn}\nobjectClass: groupOfNames\ncn: hcc\nmember:\n"
+        + "".join(f"member: {member}\n" for member in members)
+        + "\n"
+    )
+    (tmp_path / "load.ldif").write_text(people_ldif(org, 300) + group)
+    server.bulk_load(org, tmp_path / "load.ldif")
+    read = DirectoryReader(server.connect(org))
+    member_of = read.conn.search(dn.person_dn(org, "user000000"), "(memberOf=*)", ldap3.BASE)
+    assert not member_of  # the situation of an interrupted apply: memberOf not (yet) written
+
+    asked = [f"user{i:06d}" for i in range(250)]  # more than one chunk of look-ups
+    for found in (read.accounts(org, asked), read.accounts(org)):
+        in_group = {uid for uid, account in found.items() if account.groups}
+        assert in_group == {f"user{i:06d}" for i in range(0, 300, 2)} & set(found)
+        assert all(account.groups in (frozenset(), {"hcc"}) for account in found.values())
+    assert read.groups_of(org, [(EntryKind.PERSON, "user000002"), (EntryKind.PERSON, "user000003")]) == {
+        (EntryKind.PERSON, "user000002"): {"hcc"},
+        (EntryKind.PERSON, "user000003"): frozenset(),
+    }
+
+
 # --- scale: figures for the report ----------------------------------------------------------------
 
 

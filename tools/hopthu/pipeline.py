@@ -143,7 +143,8 @@ def apply(
             on_plan(the_plan)
         for org_code in sorted({rp.request.org for rp in the_plan.requests if not rp.done}):
             org = loaded.inventory.organisations[org_code]
-            applier = Applier(org, LdapWriter(session.connection(org_code)), audit, outbox, on_progress)
+            conn = session.connection(org_code)
+            applier = Applier(org, LdapWriter(conn), audit, outbox, on_progress, DirectoryReader(conn))
             report.recovered += applier.recover(the_plan, progress)
             applier.apply(the_plan, report)
     return the_plan, report

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from hopthu.model import (
@@ -221,12 +221,18 @@ class _RequestPlanner:
                 f"not {clean_text(account.full_name)!r}: check the username"
             )
         owner = current.first("departmentNumber")
-        if owner != self.request.unit:
+        if owner != self.request.unit and not self._moved_here(account, owner):
             raise Refused(
                 f"account {account.username} belongs to unit {owner}, not {self.request.unit}: "
                 "a unit may only make requests for its own accounts"
             )
         return current
+
+    def _moved_here(self, account: AccountChange, owner: str | None) -> bool:
+        """True when this request's own transfer took the account to ``owner`` (in an earlier,
+        interrupted run): it is still the request's to finish."""
+        key = (self.request.id, Op.MOVE.value, account.username, "")
+        return account.unit == owner and (key in self.progress.completed or key in self.progress.intents)
 
     def _done(self, op: Op, uid: str, group: str = "") -> bool:
         return (self.request.id, op.value, uid, group) in self.progress.completed
@@ -276,7 +282,7 @@ class _RequestPlanner:
         if EMAIL in person.services:
             entry |= self._mail_attrs(uid, self.request.unit)
         groups = [s for s in person.services if s != EMAIL]
-        return self._create(uid, EntryKind.PERSON, entry, groups, person.staff_code)
+        return self._create(uid, EntryKind.PERSON, entry, groups)
 
     def _create_mailbox(self, mailbox: NewUnitMailbox) -> list[Change]:
         uid = mailbox.username
@@ -295,15 +301,15 @@ class _RequestPlanner:
             **self._mail_attrs(uid, None),
             **_manager_attrs(manager),
         }
-        return self._create(uid, EntryKind.MAILBOX, entry, [], None)
+        return self._create(uid, EntryKind.MAILBOX, entry, [])
 
-    def _create(self, uid, kind, entry, groups, staff_code) -> list[Change]:
+    def _create(self, uid, kind, entry, groups) -> list[Change]:
         current = self.state.get((self.org.code, uid))
         changes = []
         if current is None:
             changes.append(self._change(Op.CREATE, uid, kind, after=entry))
             member_of: frozenset[str] = frozenset()
-        elif self._is_this_account(current, kind, entry, staff_code):
+        elif holds_entry(current, kind, entry):
             member_of = current.groups  # created by this request in an earlier, interrupted run
         else:
             raise Refused(
@@ -311,13 +317,6 @@ class _RequestPlanner:
                 "open a new request with a newly assigned username"
             )
         return changes + self._memberships(uid, kind, groups, member_of)
-
-    def _is_this_account(self, current: DirectoryAccount, kind, entry, staff_code) -> bool:
-        if current.kind is not kind or current.first("departmentNumber") != self.request.unit:
-            return False
-        if staff_code is not None:
-            return current.first("employeeNumber") == clean_text(staff_code)
-        return current.first("cn") == entry["cn"][0]
 
     # --- update (thay đổi) -----------------------------------------------------------------------
 
@@ -445,6 +444,17 @@ class _RequestPlanner:
         ]
         keep = {a: v for a, v in current.attrs.items() if a in ("cn", "mail", "departmentnumber", "uid")}
         return [*removes, self._change(Op.DELETE, current.uid, current.kind, before=keep)]
+
+
+def holds_entry(current: DirectoryAccount, kind: EntryKind, entry: Mapping[str, Sequence[str]]) -> bool:
+    """True when ``current`` is the account that the new ``entry`` describes (written by an earlier,
+    interrupted run), not another account that took its username: same kind and unit, and the same staff
+    code (a person) or name (a unit mailbox)."""
+    if current.kind is not kind or current.first("departmentNumber") != entry["departmentNumber"][0]:
+        return False
+    if "employeeNumber" in entry:
+        return current.first("employeeNumber") == entry["employeeNumber"][0]
+    return current.first("cn") == entry["cn"][0]
 
 
 class _AlreadyDeleted(Refused):

@@ -12,6 +12,12 @@ Per request, the applier
 A run killed anywhere leaves intents without completion; the next run's plan leaves out whatever took
 effect and ``recover`` completes those intents, so the log ends with exactly one completed record per
 change that took effect.
+
+A write the server refuses because what it asks for is already there (the entry exists, the member is
+in the group, the entry or the member is gone) is not taken at its word: the directory may have moved on
+since the snapshot (the memberof overlay catching up after an interrupted run, a change made by hand).
+The applier reads the entry or group again and records every change it finds in effect as done (never as
+an error), and writes the rest again, once.
 """
 
 from __future__ import annotations
@@ -23,15 +29,26 @@ from typing import Any
 
 from hopthu.audit import Prepared
 from hopthu.directory.dn import group_dn, mailbox_dn, person_dn
+from hopthu.directory.reader import DirectoryReader
 from hopthu.directory.writer import Add, Barrier, Delete, LdapOp, LdapWriter, Modify, WriteResult
 from hopthu.model import Change, EntryKind, Op, Organisation, Request
-from hopthu.plan import Plan, Progress, RequestPlan
+from hopthu.plan import Plan, Progress, RequestPlan, holds_entry
 
 BATCH = 2000  # changes per audit batch: bounds the work redone after a crash, keeps fsyncs rare
 NEEDS_PASSWORD = (Op.CREATE, Op.SET_PASSWORD)
 # Changes to an account's own attributes: within a request they become one modify of its entry.
 ENTRY_MODIFY_OPS = frozenset({Op.MODIFY, Op.MOVE, Op.SET_PASSWORD, Op.LOCK, Op.UNLOCK})
 ENTRY_MODIFY = "modify-entry"
+# Result codes that may mean "already done": entryAlreadyExists (an add), noSuchObject (a delete),
+# attributeOrValueExists / noSuchAttribute (a member added / removed).
+ALREADY_EXISTS, NO_SUCH_OBJECT, VALUE_EXISTS, NO_SUCH_VALUE = 68, 32, 20, 16
+MAYBE_DONE = {
+    Op.CREATE: {ALREADY_EXISTS},
+    Op.DELETE: {NO_SUCH_OBJECT},
+    Op.ADD_MEMBER: {VALUE_EXISTS},
+    Op.REMOVE_MEMBER: {NO_SUCH_VALUE},
+}
+IN_EFFECT = "already in effect in the directory"
 
 
 class ApplyError(Exception):
@@ -68,12 +85,14 @@ class Applier:
         audit,  # hopthu.audit.AuditLog, opened by the caller
         outbox,  # hopthu.passwords.Outbox
         on_progress: Callable[[int], None] | None = None,
+        reader: DirectoryReader | None = None,  # on the writer's connection: reads back refused writes
     ) -> None:
         self.org = org
         self.writer = writer
         self.audit = audit
         self.outbox = outbox
         self.on_progress = on_progress or (lambda n: None)
+        self.reader = reader
 
     # --- recovery ---------------------------------------------------------------------------------
 
@@ -155,24 +174,75 @@ class Applier:
         done: list[Prepared] = []
         upcoming = iter(following)
         next_intents: list[Prepared] = []
-        first_error = None
+        errors: list[str] = []
+        refused: list[tuple[LdapOp, list[Change]]] = []  # refused writes that may be in effect already
         try:
             for result in self.writer.write(ops):
                 carried = covers[id(result.op)]
-                for change in carried:
-                    outcome = "ok" if result.ok else _describe(result)
-                    done.append(
-                        self.audit.prepare(self._change_record("change", request, change, result=outcome))
-                    )
-                    if not result.ok and first_error is None:
-                        first_error = f"{change.op.value} {change.uid}: {_describe(result)}"
+                if not result.ok and self.reader is not None and _maybe_done(result, carried):
+                    refused.append((result.op, carried))
+                else:
+                    done += self._outcomes(request, carried, result, errors)
                 next_intents += [self._intent(request, change) for change in islice(upcoming, len(carried))]
                 self.on_progress(len(carried))
+            for op, carried in refused:
+                done += self._settle(request, op, carried, passwords, errors)
         finally:
             # Whatever happens (the server goes away mid-batch), what it acknowledged is recorded.
             self.audit.append(done)
         next_intents += [self._intent(request, change) for change in upcoming]
-        return first_error, next_intents
+        return (errors[0] if errors else None), next_intents
+
+    def _outcomes(
+        self, request: Request, carried: list[Change], result: WriteResult, errors: list[str], how: str = ""
+    ) -> list[Prepared]:
+        """The ``change`` records of the changes one write carried out; the first error goes to ``errors``."""
+        outcome = "ok" if result.ok else _describe(result)
+        if not result.ok and not errors:
+            errors.append(f"{carried[0].op.value} {carried[0].uid}: {_describe(result)}")
+        return [
+            self.audit.prepare(
+                self._change_record("change", request, change, result=outcome)
+                | ({"reason": how} if how else {})
+            )
+            for change in carried
+        ]
+
+    def _settle(
+        self,
+        request: Request,
+        op: LdapOp,
+        carried: list[Change],
+        passwords: dict[str, str],
+        errors: list[str],
+    ) -> list[Prepared]:
+        """Records for a refused write whose changes may be in effect: those the directory shows done are
+        recorded as done; the others are written again, once, and recorded with that result."""
+        assert self.reader is not None
+        effective = self._in_effect(carried)
+        records = []
+        if effective:
+            ok = WriteResult(op, True, 0, "")
+            records += self._outcomes(request, effective, ok, errors, how=IN_EFFECT)
+        rest = [change for change in carried if change not in effective]
+        if rest:
+            (retry,), _ = self._phase_ops_list(rest, passwords)
+            (result,) = list(self.writer.write([retry]))
+            records += self._outcomes(request, rest, result, errors)
+        return records
+
+    def _in_effect(self, changes: list[Change]) -> list[Change]:
+        """The changes whose effect the directory shows now."""
+        assert self.reader is not None
+        op = changes[0].op
+        if op is Op.DELETE:
+            return list(changes)  # noSuchObject: the entry is gone
+        if op is Op.CREATE:
+            found = self.reader.accounts(self.org, [c.uid for c in changes])
+            return [c for c in changes if c.uid in found and holds_entry(found[c.uid], c.kind, c.after)]
+        groups = self.reader.groups_of(self.org, [(c.kind, c.uid) for c in changes])
+        wanted = op is Op.ADD_MEMBER
+        return [c for c in changes if (c.group in groups[(c.kind, c.uid)]) == wanted]
 
     def _intent(self, request: Request, change: Change) -> Prepared:
         return self.audit.prepare(self._change_record("intent", request, change))
@@ -197,6 +267,13 @@ class Applier:
                 ops.append(ldap_op)
                 covers[id(ldap_op)] = carried
         return ops, covers
+
+    def _phase_ops_list(
+        self, changes: list[Change], passwords: dict[str, str]
+    ) -> tuple[list[LdapOp], list[list[Change]]]:
+        """The operations of one phase's ``changes`` and the changes each carries."""
+        pairs = list(self._phase_ops(_phase(changes[0].op), changes, passwords))
+        return [op for op, _ in pairs], [carried for _, carried in pairs]
 
     def _phase_ops(
         self, phase: str, changes: list[Change], passwords: dict[str, str]
@@ -256,6 +333,11 @@ class Applier:
         else:  # a create's completion need not repeat the whole entry its intent carries
             record["after"] = None
         return record
+
+
+def _maybe_done(result: WriteResult, carried: list[Change]) -> bool:
+    """True when the server refused a write in a way that may mean its changes are in effect already."""
+    return result.code in MAYBE_DONE.get(carried[0].op, ())
 
 
 def _describe(result: WriteResult) -> str:

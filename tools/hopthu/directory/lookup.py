@@ -80,11 +80,32 @@ def encode_filter(attribute: str, values: Sequence[str]) -> bytes:
     return b"\xa1" + _length(len(items)) + items  # or [1] SET OF Filter
 
 
+def encode_values_filter(attribute: str, values: Sequence[str]) -> bytes:
+    """The value of a Matched Values control (RFC 3876) returning only ``attribute``'s values among
+    ``values``: ``SEQUENCE OF SimpleFilterItem``, each an equality match."""
+    items = b"".join([_equality(attribute, value) for value in values])
+    return b"\x30" + _length(len(items)) + items
+
+
+def encode_control(oid: str, critical: bool, value: bytes | None = None) -> bytes:
+    """Control ::= SEQUENCE { controlType LDAPOID, criticality BOOLEAN DEFAULT FALSE, controlValue
+    OCTET STRING OPTIONAL }, as ldap3 encodes it (criticality always written)."""
+    body = _octets(oid) + (b"\x01\x01\xff" if critical else b"\x01\x01\x00")
+    if value is not None:
+        body += _octets(value)
+    return b"\x30" + _length(len(body)) + body
+
+
 def encode_search(
-    message_id: int, base: str, scope: str, search_filter: bytes, attributes: Sequence[str]
+    message_id: int,
+    base: str,
+    scope: str,
+    search_filter: bytes,
+    attributes: Sequence[str],
+    controls: Sequence[bytes] = (),
 ) -> bytes:
     """The LDAPMessage of a SearchRequest, as ldap3's ``search()`` encodes it (no size or time limit,
-    aliases always dereferenced, no controls)."""
+    aliases always dereferenced), with ``controls`` (each from ``encode_control``) when given."""
     selection = b"".join([_octets(name) for name in attributes])
     body = (
         _octets(base)
@@ -101,6 +122,9 @@ def encode_search(
         + selection
     )
     message = _integer(0x02, message_id) + b"\x63" + _length(len(body)) + body
+    if controls:
+        joined = b"".join(controls)
+        message += b"\xa0" + _length(len(joined)) + joined  # controls [0] Controls
     return b"\x30" + _length(len(message)) + message
 
 
@@ -195,8 +219,10 @@ def search_many(
     scope: str,
     filters: Sequence[bytes],
     attributes: Sequence[str],
+    controls: Sequence[Sequence[bytes]] | None = None,
 ) -> list[SearchResult]:
-    """One result per filter, in order, with up to ``WINDOW`` searches in flight.
+    """One result per filter, in order, with up to ``WINDOW`` searches in flight; ``controls`` (one list
+    per filter) go with the search of the same position.
 
     A search the server refuses is a result with its code, never an exception; a broken connection
     raises ``DirectoryError`` (after closing it: its state is unknown).
@@ -207,16 +233,19 @@ def search_many(
     order: list[int] = []
     in_flight: deque[int] = deque()
     buffer = bytearray()
-    todo = iter(filters)
+    todo = iter(zip(filters, controls if controls is not None else [()] * len(filters), strict=True))
     try:
         while True:
             batch = []
             while len(in_flight) < WINDOW:
-                search_filter = next(todo, None)
-                if search_filter is None:
+                item = next(todo, None)
+                if item is None:
                     break
+                search_filter, search_controls = item
                 message_id = conn.server.next_message_id()
-                batch.append(encode_search(message_id, base, scope, search_filter, attributes))
+                batch.append(
+                    encode_search(message_id, base, scope, search_filter, attributes, search_controls)
+                )
                 results[message_id] = SearchResult()
                 order.append(message_id)
                 in_flight.append(message_id)

@@ -7,13 +7,20 @@ Reading a named set never reads the whole directory, so a full read only pays wh
 is wanted, and then the caller passes None.
 Accounts are keyed on the username of their RDN, never on the DN string (the server may spell it with
 hex escapes).
+
+Group membership is read from the groups' own ``member`` values, never from the accounts' ``memberOf``:
+the memberof overlay writes ``memberOf`` after the group change has committed (for a thousand members,
+seconds later), so a plan made from ``memberOf`` right after an interrupted apply would add members
+the group already holds. For named accounts, a Matched Values control (RFC 3876) makes the server return
+only their ``member`` values, not every member of a large group.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import replace
 
 import ldap3
 
@@ -21,7 +28,9 @@ from hopthu.directory import DirectoryError, dn, lookup
 from hopthu.model import DirectoryAccount, EntryKind, Organisation
 
 # '*' for the user attributes, plus the operational ones the planner decides on.
-ACCOUNT_ATTRIBUTES = ("*", "pwdReset", "pwdAccountLockedTime", "pwdChangedTime", "memberOf")
+ACCOUNT_ATTRIBUTES = ("*", "pwdReset", "pwdAccountLockedTime", "pwdChangedTime")
+GROUP_ATTRIBUTES = ("cn", "member")
+MATCHED_VALUES = "1.2.826.0.1.3344810.2.3"  # RFC 3876 control OID
 NEVER_READ = frozenset({"userpassword"})  # a hash is still a secret: it never enters a snapshot
 CHUNK = 100  # usernames per OR filter: its answer stays below the servers' usual size limit (500)
 SIZE_LIMIT_EXCEEDED = 4
@@ -48,14 +57,66 @@ class DirectoryReader:
         (case-insensitive); the keys are the usernames as the directory spells them.
         """
         if uids is not None:
-            return self._look_up(org, sorted({uid for uid in uids if uid}))
-        found: dict[str, DirectoryAccount] = {}
-        for ou, kind in _KINDS:
-            for entry in self._search(dn.container_dn(org, ou), ldap3.LEVEL, "(uid=*)", ACCOUNT_ATTRIBUTES):
-                account = _account(org, entry, kind)
-                if account is not None:
-                    found[account.uid] = account
-        return found
+            found = self._look_up(org, sorted({uid for uid in uids if uid}))
+            groups = self._memberships_of(org, [_account_key(org, a) for a in found.values()])
+        else:
+            found = {}
+            for ou, kind in _KINDS:
+                for entry in self._search(
+                    dn.container_dn(org, ou), ldap3.LEVEL, "(uid=*)", ACCOUNT_ATTRIBUTES
+                ):
+                    account = _account(org, entry, kind)
+                    if account is not None:
+                        found[account.uid] = account
+            entries = self._search(
+                dn.container_dn(org, dn.GROUPS), ldap3.LEVEL, "(objectClass=groupOfNames)", GROUP_ATTRIBUTES
+            )
+            groups = _memberships(org, entries)
+        return {
+            uid: replace(account, groups=frozenset(groups.get(_account_key(org, account), ())))
+            for uid, account in found.items()
+        }
+
+    def groups_of(
+        self, org: Organisation, members: Iterable[tuple[EntryKind, str]]
+    ) -> dict[tuple[EntryKind, str], frozenset[str]]:
+        """The application groups that list each of ``members`` ((kind, uid) of accounts that need not
+        exist) as a member, read from the groups now."""
+        keys = {(kind, uid): _dn_of(org, kind, uid).lower() for kind, uid in members}
+        groups = self._memberships_of(org, list(keys.values()))
+        return {member: frozenset(groups.get(key, ())) for member, key in keys.items()}
+
+    def _memberships_of(self, org: Organisation, member_keys: list[str]) -> dict[str, set[str]]:
+        """Member key → group codes for ``member_keys`` only: one search per chunk of them, answered with
+        the groups that hold one of them and, of each group, only those ``member`` values."""
+        member_dns = sorted(set(member_keys))
+        chunks = [member_dns[start : start + CHUNK] for start in range(0, len(member_dns), CHUNK)]
+        base = dn.container_dn(org, dn.GROUPS)
+        entries: list[dict] = []
+        if not lookup.usable(self.conn):
+            for chunk in chunks:
+                value = lookup.encode_values_filter("member", chunk)
+                entries += paged_search(
+                    self.conn,
+                    base,
+                    ldap3.LEVEL,
+                    dn.any_of("member", chunk),
+                    GROUP_ATTRIBUTES,
+                    controls=[(MATCHED_VALUES, True, value)],
+                )
+            return _memberships(org, entries)
+        filters = [lookup.encode_filter("member", chunk) for chunk in chunks]
+        controls = [
+            [lookup.encode_control(MATCHED_VALUES, True, lookup.encode_values_filter("member", chunk))]
+            for chunk in chunks
+        ]
+        for result in lookup.search_many(self.conn, base, ldap3.LEVEL, filters, GROUP_ATTRIBUTES, controls):
+            if result.code != 0:
+                raise DirectoryError(
+                    refusal(self.conn, base, result.code, result.description, result.message)
+                )
+            entries += result.entries
+        return _memberships(org, entries)
 
     def _look_up(self, org: Organisation, uids: list[str]) -> dict[str, DirectoryAccount]:
         found: dict[str, DirectoryAccount] = {}
@@ -103,13 +164,24 @@ class DirectoryReader:
 
 
 def paged_search(
-    conn: ldap3.Connection, base: str, scope: str, search_filter: str, attributes: tuple[str, ...]
+    conn: ldap3.Connection,
+    base: str,
+    scope: str,
+    search_filter: str,
+    attributes: tuple[str, ...],
+    controls: list[tuple[str, bool, bytes | None]] | None = None,
 ) -> Iterator[dict]:
     """Entries of a paged search, page by page; raises DirectoryError when the server refuses."""
     cookie: bytes | None = None
     while True:
         conn.search(
-            base, search_filter, scope, attributes=list(attributes), paged_size=PAGE_SIZE, paged_cookie=cookie
+            base,
+            search_filter,
+            scope,
+            attributes=list(attributes),
+            paged_size=PAGE_SIZE,
+            paged_cookie=cookie,
+            controls=controls,
         )
         result = conn.result
         if result["result"] != 0:
@@ -147,18 +219,50 @@ def _account(org: Organisation, entry: dict, kind: EntryKind) -> DirectoryAccoun
         for name, values in entry["raw_attributes"].items()
         if name.lower() not in NEVER_READ and values
     }
-    groups_dn = dn.container_dn(org, dn.GROUPS)
-    groups = {dn.child_value(group, groups_dn, "cn") for group in attrs.get("memberof", ())}
     locked = attrs.get("hopthulockedtime")
     return DirectoryAccount(
         uid=uid,
         dn=entry["dn"],
         kind=kind,
         attrs=attrs,
-        groups=frozenset(code for code in groups if code is not None),
+        groups=frozenset(),  # filled in from the groups' member values (DirectoryReader.accounts)
         locked_at=parse_generalized_time(locked[0]) if locked else None,
         password_reset_pending=attrs.get("pwdreset", ("FALSE",))[0].upper() == "TRUE",
     )
+
+
+def _memberships(org: Organisation, group_entries: Iterable[dict]) -> dict[str, set[str]]:
+    """Lower-cased member DN → group codes, from group entries (``cn`` from the entry's RDN)."""
+    groups_dn = dn.container_dn(org, dn.GROUPS)
+    members: dict[str, set[str]] = {}
+    for entry in group_entries:
+        code = dn.child_value(entry["dn"], groups_dn, "cn")
+        if code is None:
+            continue
+        for value in entry["raw_attributes"].get("member", ()):
+            member = value.decode("utf-8", "replace")
+            if member != dn.PLACEHOLDER_MEMBER:
+                members.setdefault(_member_key(org, member), set()).add(code)
+    return members
+
+
+def _member_key(org: Organisation, member: str) -> str:
+    """A member value as the key of the account it names (the server may spell a DN its own way: hex
+    escapes, case)."""
+    for ou, kind in _KINDS:
+        uid = dn.child_value(member, dn.container_dn(org, ou), "uid")
+        if uid is not None:
+            return _dn_of(org, kind, uid).lower()
+    return member.lower()
+
+
+def _account_key(org: Organisation, account: DirectoryAccount) -> str:
+    """The account's DN as hopthu spells it, lower-cased: what ``_member_key`` gives for its member value."""
+    return _dn_of(org, account.kind, account.uid).lower()
+
+
+def _dn_of(org: Organisation, kind: EntryKind, uid: str) -> str:
+    return dn.person_dn(org, uid) if kind is EntryKind.PERSON else dn.mailbox_dn(org, uid)
 
 
 def parse_generalized_time(value: str) -> dt.datetime:
