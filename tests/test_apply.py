@@ -131,6 +131,8 @@ def test_apply_every_kind_then_reapply_changes_nothing(workspace):
     records = workspace.audit()
     refused = [r for r in records if r["event"] == "request" and r["result"] == "refused"]
     assert any(r["request"] == "2025-03-24-bdt-xoa" and "delete from" in r["reason"] for r in refused)
+    (too_early,) = [r for r in refused if r["request"] == "2025-03-24-bdt-xoa"]
+    assert [refusal["code"] for refusal in too_early["refusals"]] == ["delete-too-early"]
     assert workspace.person("binhthuan", "thodn") is not None
 
     # reset-password (cấp lại mật khẩu) and unlock (mở khóa) at the university
@@ -156,10 +158,13 @@ def test_apply_every_kind_then_reapply_changes_nothing(workspace):
     # the audit chain is intact, and catches an edit
     assert workspace.run("audit", "verify", "--log", str(workspace.audit_log)).returncode == 0
     lines = workspace.audit_log.read_text().splitlines()
-    lines[3] = lines[3].replace("minhnv", "minhnx")
+    edited = next(number for number, line in enumerate(lines) if "minhnv" in line)
+    lines[edited] = lines[edited].replace("minhnv", "minhnx")
     workspace.audit_log.write_text("\n".join(lines) + "\n")
     tampered = workspace.run("audit", "verify", "--log", str(workspace.audit_log), check=False)
-    assert tampered.returncode == 1 and "audit.jsonl:4: seq 4: record was edited" in tampered.stderr
+    line = edited + 1
+    assert tampered.returncode == 1
+    assert f"audit.jsonl:{line}: seq {line}: record was edited" in tampered.stderr
 
     # no generated password, and no bind credential, anywhere but where they belong (outbox, the server's
     # secret files): not in the repository's files, the commands' output, the plan or the audit log
@@ -183,7 +188,10 @@ def test_a_refused_request_is_recorded_once_and_nothing_of_it_is_applied(workspa
         r for r in workspace.audit() if r["event"] == "request" and r["request"] == "2025-03-17-bdt-khoa"
     ]
     assert [r["result"] for r in refusals] == ["refused"]
-    assert "khongco does not exist" in refusals[0]["reason"]
+    assert "do not exist in binhthuan: khongco" in refusals[0]["reason"]
+    assert [(r["code"], r["accounts"]) for r in refusals[0]["refusals"]] == [
+        ("account-missing", [{"uid": "khongco"}])
+    ]
     workspace.run("apply")
     again = [
         r for r in workspace.audit() if r["event"] == "request" and r["request"] == "2025-03-17-bdt-khoa"
@@ -285,3 +293,62 @@ def test_a_write_refused_because_it_is_already_in_effect_is_recorded_as_done(wor
     held = [m.lower() for m in conn.entries[0].entry_attributes_as_dict["member"] if m]
     conn.unbind()
     assert sorted(held) == sorted(dn.person_dn(org, uid).lower() for uid in ("minhnv", "anvtt"))
+
+
+def write_request(root: Path, org: str, unit: str, request_id: str, kind: str, accounts: str) -> None:
+    inventory = load_inventory(root / "inventory")
+    requester = inventory.organisations[org].units[unit].requesters[0]
+    folder = root / "requests" / org / unit / request_id[:4]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{request_id}.yaml").write_text(
+        f"id: {request_id}\norg: {org}\nunit: {unit}\nkind: {kind}\n"
+        f"document: {{number: 77/VP, date: {request_id[:10]}, signer: Nguyễn Văn Ký}}\n"
+        f"requester: {{name: {requester.name}, position: {requester.position}, phone: '{requester.phone}', "
+        f"email: {requester.email}}}\nreason: Đổi tên theo quyết định\naccounts:\n{accounts}",
+        encoding="utf-8",
+    )
+
+
+def test_a_person_and_a_unit_mailbox_are_renamed_and_keep_their_usernames(workspace):
+    write_request(
+        workspace.root, "binhthuan", "bdt", "2025-04-01-bdt-doi-ten", "update",
+        "  - username: minhnv\n    full_name: Nguyễn Văn Minh Khôi\n"
+        "  - username: bdt\n    unit_name: Ban Dân tộc và Tôn giáo\n",
+    )  # fmt: skip
+    workspace.run("apply")
+    person = workspace.person("binhthuan", "minhnv")
+    assert (person["cn"], person["displayName"], person["sn"], person["givenName"]) == (
+        ["Nguyễn Văn Minh Khôi"], ["Nguyễn Văn Minh Khôi"], ["Nguyễn"], ["Khôi"]
+    )  # fmt: skip
+    assert person["uid"] == ["minhnv"] and person["mail"] == ["minhnv@bdt.binhthuan.gov.vn"]
+    mailbox = workspace.person("binhthuan", "bdt")
+    assert mailbox["cn"] == mailbox["displayName"] == mailbox["sn"] == ["Ban Dân tộc và Tôn giáo"]
+    assert mailbox["mail"] == ["bdt@binhthuan.gov.vn"]
+
+
+def test_plan_counts_every_change_the_same_way_in_every_view(workspace, tmp_path):
+    """On an empty directory the shipped requests create accounts and then transfer, reset, lock, unlock
+    and hand some over: each request's effect on each account counts once."""
+    plan = json.loads(workspace.run("plan", "--json").stdout)
+    expected = {"create": 0, "update": 0, "delete": 0}
+    for request in plan["requests"]:
+        effects = {}
+        for change in request["changes"]:
+            op = change["op"]
+            what = op if op in ("create", "delete") else "update"
+            if effects.get(change["uid"]) not in ("create", "delete"):
+                effects[change["uid"]] = what
+        for what in effects.values():
+            expected[what] += 1
+    assert plan["counts"] == expected
+    assert expected["update"] >= 5  # the transfer, the resets, the lock, the unlock, the handover
+    text = workspace.run(
+        "plan", "--markdown", str(tmp_path / "plan.md"), "--report", str(tmp_path / "tf.json")
+    ).stdout
+    assert f"Plan: {expected['create']} to create, {expected['update']} to change" in text
+    assert json.loads((tmp_path / "tf.json").read_text()) == expected
+    markdown = (tmp_path / "plan.md").read_text(encoding="utf-8")
+    assert (
+        f"**{expected['create']}** tài khoản tạo mới · **{expected['update']}** tài khoản thay đổi"
+        in markdown
+    )

@@ -7,6 +7,7 @@ the account the lock test looks at.
 
 from __future__ import annotations
 
+import base64
 import email
 import imaplib
 import io
@@ -174,6 +175,54 @@ def test_a_handed_over_unit_mailbox_gets_a_new_password(world):
     session.logout()
 
 
+def test_mail_to_the_old_address_of_a_transferred_person_reaches_the_same_mailbox(world):
+    """anvtt moved from bdt to snv (2025-03-10-bdt-chuyen-cong-tac): the address moved to the new unit's
+    domain, and the old one keeps delivering to the same mailbox."""
+    world.send("anvtt@bdt.binhthuan.gov.vn", "Thư gửi địa chỉ cũ")
+    world.send("anvtt@snv.binhthuan.gov.vn", "Thư gửi địa chỉ mới")
+    password = world.passwords[CREATE]["anvtt"]
+    deadline = time.monotonic() + 15
+    while True:
+        subjects = {str(m["Subject"]) for m in world.inbox("anvtt@snv.binhthuan.gov.vn", password)}
+        if {"Thư gửi địa chỉ cũ", "Thư gửi địa chỉ mới"} <= subjects or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert {"Thư gửi địa chỉ cũ", "Thư gửi địa chỉ mới"} <= subjects
+
+
+def ldapsearch(world, org: str, search_filter: str, *attributes: str) -> dict[str, list[str]]:
+    """One entry's attributes as the OpenLDAP client prints them (base64 values decoded)."""
+    done = subprocess.run(
+        [
+            "ldapsearch", "-x", "-LLL", "-o", "ldif-wrap=no", "-H", world.directory.uri,
+            "-D", world.directory.bind_dn(org), "-y", str(world.directory.password_file(org)),
+            "-b", world.directory.base_dn(org), search_filter, *attributes,
+        ],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    found: dict[str, list[str]] = {}
+    for line in done.stdout.splitlines()[1:]:
+        if not line:
+            continue
+        name, _, value = line.partition(":")
+        if value.startswith(":"):
+            value = base64.b64decode(value[1:].strip()).decode("utf-8")
+        found.setdefault(name, []).append(value.strip())
+    return found
+
+
+def test_a_handover_replaces_every_field_of_the_manager(world):
+    """The old manager had an e-mail and a position; the new one (2025-03-25-snv-ban-giao) has a position
+    but no e-mail: nothing of the old manager is left."""
+    fields = ("hopthuManagerName", "hopthuManagerPhone", "hopthuManagerMail", "hopthuManagerTitle")
+    entry = ldapsearch(world, "danang", "(uid=ccvtlt)", *fields)
+    assert entry == {
+        "hopthuManagerName": ["Trịnh Văn Khoa"],
+        "hopthuManagerPhone": ["0905 771 308"],
+        "hopthuManagerTitle": ["Phó Chánh Văn phòng Chi cục"],
+    }
+
+
 def test_the_unit_reads_the_result_notice_of_its_3_person_create_and_the_pdf_opens(world):
     smtp = ["--smtp-host", world.mail.host, "--smtp-port", str(world.mail.smtp_port)]
     world.run("notify", *smtp)
@@ -209,6 +258,18 @@ def test_the_unit_reads_the_result_notice_of_its_3_person_create_and_the_pdf_ope
     snv = world.inbox("snv@danang.gov.vn", world.passwords["2025-03-01-snv-hop-thu-co-quan"]["snv"])
     handover = [m for m in snv if "905/SNV-VP" in m.get_body(("plain",)).get_content()]
     assert handover and "Trịnh Văn Khoa" in handover[0].get_body(("plain",)).get_content()
+    # the application accounts (tài khoản phần mềm) given with the mailboxes are listed
+    assert "Tài khoản phần mềm được cấp: Hệ thống quản lý văn bản và điều hành" in text
+    # the transfer's notice: old → new address, and the new unit among the recipients, which gets it too
+    (transfer,) = [m for m in messages if "52/BDT-VP" in m.get_body(("plain",)).get_content()]
+    body = transfer.get_body(("plain",)).get_content()
+    assert "anvtt@snv.binhthuan.gov.vn" in body
+    assert "Địa chỉ cũ (vẫn nhận thư): anvtt@bdt.binhthuan.gov.vn" in body
+    assert "địa chỉ thư điện tử không thay đổi" not in " ".join(body.split())
+    recipients = body.split("Nơi nhận:")[1]
+    assert "- Sở Nội vụ tỉnh Bình Thuận;" in recipients
+    copy_box = world.inbox("snv@binhthuan.gov.vn", world.passwords["2025-03-01-snv-hop-thu-don-vi"]["snv"])
+    assert any("52/BDT-VP" in m.get_body(("plain",)).get_content() for m in copy_box)
 
 
 def test_delete_archives_the_mailbox_verifies_it_then_removes_it(world):

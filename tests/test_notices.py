@@ -25,6 +25,7 @@ from hopthu.notices import (
     vn_long_date,
 )
 from hopthu.notices.ledger import LedgerError, ledger_path_for, locked
+from hopthu.refusals import Refusal
 
 PASSWORDS = ("Xk3#pq9LmZ2v!a", "R7%tYw2qNc8e+K", "b4$Hz9Uq2LmW#s")
 ROWS = [
@@ -221,18 +222,39 @@ def test_subject_is_one_line_and_names_number_and_result(create_notice):
 # --- other kinds and refusals ----------------------------------------------------------------------
 
 
-def test_refused_notice_states_the_reason_and_carries_no_instructions():
+def test_refused_notice_states_every_reason_in_vietnamese_with_the_accounts_concerned():
     rows = [row._replace(password=None) for row in ROWS]
-    reason = "Văn bản đề nghị chưa có chữ ký số của lãnh đạo đơn vị."
-    notice = render(make_data(outcome="refused", reason=reason, rows=rows), with_attachment=False)
+    too_early = Refusal(
+        "delete-too-early",
+        {"days": 90, "org": "cantho"},
+        tuple({"uid": f"user{i}", "locked_on": "01/11/2026", "earliest": "30/01/2027"} for i in range(7)),
+    )
+    missing = Refusal("account-missing", {"org": "cantho"}, ({"uid": "khongco"},))
+    data = make_data(outcome="refused", reason="(the English line)", refusals=(too_early, missing), rows=rows)
+    notice = render(data, with_attachment=False)
     assert notice.subject.endswith("Về việc không thực hiện yêu cầu cấp mới hộp thư điện tử")
     flat = squash(notice.text)
-    assert f"Lý do: {reason}" in flat
-    assert "không được thực hiện" in flat
+    assert "không được thực hiện vì lý do sau" in flat
+    assert "1. 7 tài khoản chưa hết thời hạn lưu giữ 90 ngày kể từ ngày khóa, nên chưa được xóa." in flat
+    assert "2. 1 tài khoản được đề nghị không có trong hệ thống thư điện tử." in flat
+    for i in range(7):  # every account concerned, not the first few
+        assert f"Tài khoản: user{i}; Ngày khóa: 01/11/2026; Được xóa từ ngày: 30/01/2027" in flat
+        assert f"<td>user{i}</td><td>01/11/2026</td><td>30/01/2027</td>" in notice.html
+    assert "<th>Được xóa từ ngày</th>" in notice.html
+    assert "English" not in notice.text + notice.html
     assert "Mật khẩu" not in notice.text and "<th>Mật khẩu" not in notice.html
     assert "đăng nhập lần đầu" not in flat
     assert "gửi văn bản đề nghị mới" in flat
     assert not notice.has_secrets
+
+
+def test_a_refusal_kept_without_its_reasons_still_reads_in_vietnamese():
+    rows = [row._replace(password=None) for row in ROWS]
+    notice = render(
+        make_data(outcome="refused", reason="account x is locked", rows=rows), with_attachment=False
+    )
+    assert "chưa đáp ứng điều kiện thực hiện" in squash(notice.text)
+    assert "locked" not in notice.text + notice.html
 
 
 def test_refusal_without_a_reason_or_with_passwords_is_rejected():

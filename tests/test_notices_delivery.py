@@ -36,6 +36,7 @@ from hopthu.notices import (
     send,
 )
 from hopthu.passwords import Outbox
+from hopthu.refusals import Refusal
 from test_notices import PASSWORDS, make_data, make_org, make_request
 from workspace import copy_of_repo
 
@@ -396,7 +397,12 @@ def test_finished_requests_without_passwords_get_their_notice_too(flow, smtp_ser
     flow.requests = {lock.id: lock, refused.id: refused}
     flow.outcomes = {
         lock.id: Outcome(lock.id, "applied"),
-        refused.id: Outcome(refused.id, "refused", "Văn bản đề nghị không có chữ ký số."),
+        refused.id: Outcome(
+            refused.id,
+            "refused",
+            "1 account(s) are locked (khóa): unlock them before a password reset (anvtt)",
+            (Refusal("reset-locked", {"org": "cantho"}, ({"uid": "anvtt"},)),),
+        ),
     }
     results = flow.run(smtp_server.port)
     assert [(r.request_id, r.status, r.number) for r in results] == [
@@ -406,7 +412,8 @@ def test_finished_requests_without_passwords_get_their_notice_too(flow, smtp_ser
     lock_text, refused_text = (received.text() for received in smtp_server.received)
     assert "Kết quả khóa tài khoản" in lock_text and "minhnv@cantho.gov.vn" in lock_text
     assert "không thực hiện yêu cầu cấp lại mật khẩu" in refused_text
-    assert "Văn bản đề nghị không có chữ ký số." in refused_text
+    assert "1 tài khoản đang bị khóa: cần có đề nghị mở khóa trước khi cấp lại mật khẩu." in refused_text
+    assert "Tài khoản: anvtt" in refused_text and "unlock" not in refused_text
     assert flow.run(smtp_server.port) == []
 
 

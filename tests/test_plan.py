@@ -25,9 +25,14 @@ from hopthu.model import (
     Snapshot,
     Unit,
 )
-from hopthu.plan import Progress, make_plan
+from hopthu.plan import Progress, RequestPlan, make_plan
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+
+def reasons(rp: RequestPlan) -> list[tuple[str, list[str]]]:
+    """Each refusal's code and the accounts it names."""
+    return [(r.code, [a.get("uid") or a.get("name") for a in r.accounts]) for r in rp.refusals]
 
 
 def org(**overrides) -> Organisation:
@@ -67,6 +72,7 @@ def person(username="minhnv", staff="BDT-1", services=("email", "qlvb")) -> NewP
 
 def existing(uid="minhnv", unit="bdt", locked_at=None, groups=(), **attrs) -> DirectoryAccount:
     values = {
+        "objectclass": ("inetOrgPerson", "hopthuAccount"),
         "uid": (uid,),
         "cn": ("Nguyễn Văn Minh",),
         "departmentnumber": (unit,),
@@ -116,7 +122,8 @@ def test_create_of_a_name_taken_since_review_is_refused_whole():
     req = request(Kind.CREATE, person(username="annt", staff="BDT-2"), person())
     (rp,) = plan(req, snap=snapshot(other)).requests
     assert rp.changes == ()
-    assert "minhnv was taken after review" in rp.refusal
+    assert reasons(rp) == [("username-taken", ["minhnv"])]
+    assert "minhnv (held by 'Nguyễn Văn Mình')" in rp.refusal
 
 
 def test_unit_mailbox_create_records_the_manager():
@@ -132,7 +139,8 @@ def test_unit_mailbox_create_records_the_manager():
 
 def test_lock_of_unknown_account_is_refused_with_reason():
     (rp,) = plan(request(Kind.LOCK, AccountChange("nobody"))).requests
-    assert rp.refusal == "account nobody does not exist in bt"
+    assert reasons(rp) == [("account-missing", ["nobody"])]
+    assert rp.refusal == "1 account(s) do not exist in bt: nobody"
 
 
 def test_lock_then_unlock_and_already_locked_plans_nothing():
@@ -148,13 +156,16 @@ def test_lock_then_unlock_and_already_locked_plans_nothing():
 
 def test_a_unit_cannot_act_on_another_units_account():
     (rp,) = plan(request(Kind.LOCK, AccountChange("minhnv"), unit="snv"), snap=snapshot(existing())).requests
-    assert "belongs to unit bdt, not snv" in rp.refusal
+    assert reasons(rp) == [("not-own-account", ["minhnv"])]
+    assert rp.refusals[0].accounts[0]["owner_name"] == "Ban Dân tộc"
+    assert "minhnv (unit bdt)" in rp.refusal
 
 
 def test_full_name_given_as_safety_check_must_match_the_directory():
     req = request(Kind.LOCK, AccountChange("minhnv", full_name="Nguyễn Văn Mạnh"))
     (rp,) = plan(req, snap=snapshot(existing())).requests
-    assert "belongs to 'Nguyễn Văn Minh'" in rp.refusal
+    assert reasons(rp) == [("name-mismatch", ["minhnv"])]
+    assert "minhnv belongs to 'Nguyễn Văn Minh', not 'Nguyễn Văn Mạnh'" in rp.refusal
     nfd_caps = AccountChange("minhnv", full_name="NGUYỄN  VĂN MINH".replace("Ễ", "E\u0302\u0303"))
     assert plan(request(Kind.LOCK, nfd_caps), snap=snapshot(existing())).requests[0].refusal is None
 
@@ -162,7 +173,10 @@ def test_full_name_given_as_safety_check_must_match_the_directory():
 def test_delete_waits_for_the_retention_period_after_lock():
     locked = existing(locked_at=NOW - dt.timedelta(days=10), groups=("qlvb",))
     (rp,) = plan(request(Kind.DELETE, AccountChange("minhnv")), snap=snapshot(locked)).requests
-    assert "keeps locked accounts 90 days, delete from" in rp.refusal
+    assert reasons(rp) == [("delete-too-early", ["minhnv"])]
+    (too_early,) = rp.refusals[0].accounts
+    assert too_early == {"uid": "minhnv", "locked_on": "13/11/2026", "earliest": "11/02/2027"}
+    assert "locked less than 90 days ago" in rp.refusal
     old = existing(locked_at=NOW - dt.timedelta(days=91), groups=("qlvb",))
     (rp,) = plan(request(Kind.DELETE, AccountChange("minhnv")), snap=snapshot(old)).requests
     assert [c.op for c in rp.changes] == [Op.REMOVE_MEMBER, Op.DELETE]
@@ -171,7 +185,7 @@ def test_delete_waits_for_the_retention_period_after_lock():
 
 def test_delete_of_an_unlocked_account_is_refused():
     (rp,) = plan(request(Kind.DELETE, AccountChange("minhnv")), snap=snapshot(existing())).requests
-    assert "is not locked" in rp.refusal
+    assert reasons(rp) == [("delete-not-locked", ["minhnv"])]
 
 
 def test_delete_interrupted_after_it_took_effect_converges():
@@ -185,8 +199,15 @@ def test_update_transfer_changes_unit_and_subdomain_address_but_never_the_userna
     req = request(Kind.UPDATE, AccountChange("minhnv", unit="snv", position="Phó Trưởng phòng"))
     (rp,) = plan(req, snap=snapshot(existing())).requests
     by_op = {c.op: c for c in rp.changes}
-    assert by_op[Op.MOVE].after == {"departmentNumber": ("snv",), "mail": ("minhnv@snv.binhthuan.gov.vn",)}
+    assert by_op[Op.MOVE].after == {
+        "departmentNumber": ("snv",),
+        "mail": ("minhnv@snv.binhthuan.gov.vn",),
+        # the old address is never dropped: it stays an alias of the same mailbox
+        "mailLocalAddress": ("minhnv@bdt.binhthuan.gov.vn",),
+        "objectClass": ("inetOrgPerson", "hopthuAccount", "inetLocalMailRecipient"),
+    }
     assert by_op[Op.MOVE].before["departmentNumber"] == ("bdt",)
+    assert by_op[Op.MOVE].before["mail"] == ("minhnv@bdt.binhthuan.gov.vn",)
     assert by_op[Op.MODIFY].before == {"title": ("Chuyên viên",)}
     assert all(c.uid == "minhnv" for c in rp.changes)
 
@@ -239,7 +260,7 @@ def test_reset_password_once_even_when_rerun_after_crash():
 def test_reset_password_of_a_locked_account_is_refused():
     locked = existing(locked_at=NOW)
     (rp,) = plan(request(Kind.RESET_PASSWORD, AccountChange("minhnv")), snap=snapshot(locked)).requests
-    assert "is locked" in rp.refusal
+    assert reasons(rp) == [("reset-locked", ["minhnv"])]
 
 
 def test_finished_requests_plan_nothing_and_later_requests_see_earlier_ones():
@@ -256,4 +277,4 @@ def test_finished_requests_plan_nothing_and_later_requests_see_earlier_ones():
 @pytest.mark.parametrize("kind", [Kind.LOCK, Kind.UNLOCK, Kind.DELETE, Kind.RESET_PASSWORD, Kind.UPDATE])
 def test_every_kind_needs_an_existing_account(kind):
     (rp,) = plan(request(kind, AccountChange("ghost"))).requests
-    assert rp.refusal == "account ghost does not exist in bt"
+    assert reasons(rp) == [("account-missing", ["ghost"])]

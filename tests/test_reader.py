@@ -172,6 +172,20 @@ def test_taken_covers_people_mailboxes_and_every_uid_value(directory, org):
     assert DirectoryReader(admin).taken(org) == {"minhnv", "snv", "minh.nguyen"}
 
 
+def test_taken_keeps_every_address_an_account_has_or_had(directory, org):
+    """A transfer or a merger may leave an old address whose local part is not the uid: still taken."""
+    admin = directory.connect(org)
+    add_account(
+        admin,
+        org,
+        "anvtt",
+        objectClass=["inetOrgPerson", "hopthuAccount", "inetLocalMailRecipient"],
+        mail="anvtt@snv.demo.gov.vn",
+        mailLocalAddress=["anvtt@bdt.demo.gov.vn", "an.vo@lamdong.gov.vn"],
+    )
+    assert DirectoryReader(admin).taken(org) == {"anvtt", "an.vo"}
+
+
 def test_awkward_names_reach_the_server_escaped_and_are_found_exactly(directory, org):
     admin = directory.connect(org)
     for uid in [*AWKWARD_UIDS, "plain"]:

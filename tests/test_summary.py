@@ -70,10 +70,13 @@ def test_summary_names_each_account_with_what_happens_to_it_in_vietnamese():
     assert "khóa" in lock_row
 
 
-def test_refused_request_shows_its_reason():
-    plan = plan_dict(request(Kind.LOCK, AccountChange("nobody")))
+def test_refused_request_shows_its_reason_in_vietnamese_with_every_account():
+    lock = request(Kind.LOCK, AccountChange("nobody"), AccountChange("ghost"), AccountChange("lanbt"))
+    plan = plan_dict(lock, accounts=[existing("lanbt")])
     text = render_markdown(plan)
-    assert "**Bị từ chối:** account nobody does not exist in bt" in text
+    assert "**Bị từ chối:** 2 tài khoản được đề nghị không có trong hệ thống thư điện tử." in text
+    assert "| Tài khoản |" in text and "| `nobody` |" in text and "| `ghost` |" in text
+    assert "does not exist" not in text
 
 
 def test_long_request_is_shortened_with_a_count():
@@ -105,3 +108,35 @@ def test_terraform_report_is_the_plan_counts(tmp_path):
     write_plan_reports(plan, INVENTORY, tmp_path / "plan.md", tmp_path / "tf.json")
     assert json.loads((tmp_path / "tf.json").read_text()) == {"create": 1, "update": 0, "delete": 0}
     assert "Ban Dân tộc" in (tmp_path / "plan.md").read_text(encoding="utf-8")
+
+
+def test_a_transfer_shows_the_old_and_the_new_address_and_that_the_old_one_keeps_working():
+    moving = DirectoryAccount(
+        "lanbt",
+        "uid=lanbt",
+        EntryKind.PERSON,
+        {
+            "uid": ("lanbt",),
+            "cn": ("Trần Thị Lan",),
+            "departmentnumber": ("bdt",),
+            "mail": ("lanbt@bdt.binhthuan.gov.vn",),
+            "objectclass": ("inetOrgPerson", "hopthuAccount"),
+        },
+        frozenset(),
+        None,
+    )
+    org = organisation()  # bdt and snv on their own sub-domains
+    plan = plan_as_dict(
+        make_plan(
+            [request(Kind.UPDATE, AccountChange("lanbt", unit="snv"))],
+            Inventory({"bt": org}),
+            Snapshot({("bt", "lanbt"): moving}),
+            Progress(),
+            NOW,
+        )
+    )
+    row = next(line for line in render_markdown(plan).splitlines() if line.startswith("| `lanbt`"))
+    row = row.replace("\\", "")  # Markdown escapes
+    assert "bdt → snv" in row
+    assert "lanbt@bdt.binhthuan.gov.vn → lanbt@snv.binhthuan.gov.vn" in row
+    assert "địa chỉ cũ vẫn nhận thư" in row and "objectClass" not in row

@@ -10,6 +10,8 @@ has the same fields; ``None`` means "does not apply":
   by this module: an incomplete last line left by a crash was cut off);
 - ``request``, ``document``, ``org``, ``op``, ``dn``, ``uid``, ``group``, ``before``/``after`` (attribute →
   list of values; every secret attribute is masked here, whatever the caller passes), ``result``, ``reason``;
+- ``refusals``: of a refused request, why, as data (``hopthu.refusals.Refusal.as_record``: code, parameters,
+  every account concerned), so that its notice says it in Vietnamese; ``reason`` is the same in English;
 - ``prev``: SHA-256 (hex) of the previous record's line, 64 zeros for the first record;
 - ``hash``: SHA-256 of this record's canonical JSON without ``hash``.
 
@@ -47,7 +49,7 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -78,7 +80,7 @@ SECRET_ATTRIBUTES = frozenset(
 
 # Fields the caller may set; the others (seq, time, commit, ci, prev, hash) are filled in here.
 _TEXT_FIELDS = ("request", "document", "org", "op", "dn", "uid", "group", "result", "reason")
-CALLER_FIELDS = ("event", *_TEXT_FIELDS, "before", "after")
+CALLER_FIELDS = ("event", *_TEXT_FIELDS, "before", "after", "refusals")
 
 
 class AuditError(Exception):
@@ -317,6 +319,7 @@ class RequestOutcome:
     reason: str | None
     time: dt.datetime
     seq: int
+    refusals: tuple[dict[str, Any], ...] = ()  # of a refused request: Refusal.as_record() of each reason
 
 
 @dataclass(frozen=True)
@@ -348,7 +351,11 @@ def build_ledger(records: Iterable[Mapping[str, Any]]) -> Ledger:
         event = record.get("event")
         if event == "request":
             outcomes[record["request"]] = RequestOutcome(
-                record["result"], record.get("reason"), parse_time(record["time"]), record["seq"]
+                record["result"],
+                record.get("reason"),
+                parse_time(record["time"]),
+                record["seq"],
+                tuple(record.get("refusals") or ()),
             )
         elif event == "intent":
             intents[change_key(record)] = parse_time(record["time"])
@@ -367,6 +374,41 @@ def build_ledger(records: Iterable[Mapping[str, Any]]) -> Ledger:
         intents=intents,
         failed=failed,
     )
+
+
+@dataclass(frozen=True)
+class DoneChange:
+    """A change that took effect, as a notice tells it: what it was and the values before and after."""
+
+    op: str
+    uid: str
+    group: str | None
+    before: Mapping[str, list[str]]
+    after: Mapping[str, list[str]]
+
+
+def done_changes(
+    records: Iterable[Mapping[str, Any]], requests: Container[str]
+) -> dict[str, list[DoneChange]]:
+    """Pure: the changes of each of ``requests`` that took effect, in log order.
+
+    The values come from the change's intent (a completion recorded after an interrupted run carries
+    none; a create's completion does not repeat the entry).
+    """
+    intents: dict[ChangeKey, Mapping[str, Any]] = {}
+    done: dict[str, dict[ChangeKey, DoneChange]] = {}
+    for record in records:
+        if record.get("request") not in requests or record.get("event") not in ("intent", "change"):
+            continue
+        key = change_key(record)
+        if record["event"] == "intent":
+            intents[key] = record
+        elif record.get("result") == OK:
+            values = record if record.get("before") or record.get("after") else intents.get(key, record)
+            done.setdefault(key[0], {})[key] = DoneChange(
+                key[1], key[2], key[3] or None, values.get("before") or {}, values.get("after") or {}
+            )
+    return {request: list(changes.values()) for request, changes in done.items()}
 
 
 # --- the log -------------------------------------------------------------------------------------------
@@ -554,6 +596,10 @@ class AuditLog:
             if account is not None and record.get("uid") != account:
                 continue
             yield record
+
+    def done_changes(self, requests: Container[str]) -> dict[str, list[DoneChange]]:
+        """The changes of ``requests`` that took effect (``done_changes``), read from the log."""
+        return done_changes(self.records(), requests)
 
     def ledger(self) -> Ledger:
         """What the log says was done.
@@ -864,6 +910,8 @@ def _checked(record: Mapping[str, Any]) -> dict[str, Any]:
             draft[name] = str(value)  # enums (Op) and numbers become plain text
     draft["before"] = mask_secrets(draft["before"])
     draft["after"] = mask_secrets(draft["after"])
+    if draft["refusals"] is not None:
+        draft["refusals"] = _plain_refusals(draft["refusals"])
     event = draft["event"]
     if event not in EVENTS - {"repair"}:
         raise ValueError(f"audit record event must be intent, change or request, not {event!r}")
@@ -876,6 +924,18 @@ def _checked(record: Mapping[str, Any]) -> dict[str, Any]:
     if event == "request" and draft["result"] not in REQUEST_RESULTS:
         raise ValueError(f"audit request record result must be applied or refused, not {draft['result']!r}")
     return draft
+
+
+def _plain_refusals(refusals: Any) -> list[dict[str, Any]]:
+    """``refusals`` as JSON data: a list of {code, params, accounts}; ValueError when it is not."""
+    if not isinstance(refusals, list | tuple) or not all(
+        isinstance(r, Mapping) and isinstance(r.get("code"), str) for r in refusals
+    ):
+        raise ValueError("refusals must be a list of {code, params, accounts} mappings")
+    try:
+        return json.loads(json.dumps(list(refusals), ensure_ascii=False))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"refusals must be plain JSON data: {error}") from None
 
 
 def _repair_draft(torn: bytes) -> dict[str, Any]:

@@ -156,6 +156,7 @@ class AccountChange:
     unit: str | None = None  # transfer (chuyển công tác) to another unit of the same organisation
     services: tuple[str, ...] | None = None  # the complete new set of services
     manager: Manager | None = None  # handover (bàn giao) of a unit mailbox: new manager + new password
+    unit_name: str | None = None  # a unit mailbox's new name (the unit was renamed)
 
 
 Account = NewPerson | NewUnitMailbox | AccountChange

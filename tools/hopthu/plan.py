@@ -18,6 +18,7 @@ import datetime as dt
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from hopthu.model import (
     AccountChange,
@@ -33,12 +34,15 @@ from hopthu.model import (
     Request,
     Snapshot,
 )
+from hopthu.refusals import Refusal, english, merged
 
 LOCKED_FOREVER = "000001010000Z"  # ppolicy: locked until an administrator removes it
 EMAIL = "email"
 
 # Attributes an update may change, and the request field each comes from.
 PERSON_FIELDS = {"title": "position", "ou": "department", "telephoneNumber": "phone"}
+MANAGER_ATTRIBUTES = ("hopthuManagerName", "hopthuManagerPhone", "hopthuManagerMail", "hopthuManagerTitle")
+ALIAS_CLASS = "inetLocalMailRecipient"  # misc schema: mailLocalAddress, the addresses kept after a move
 
 
 @dataclass(frozen=True)
@@ -54,14 +58,19 @@ class Progress:
 class RequestPlan:
     request: Request
     changes: tuple[Change, ...] = ()
-    refusal: str | None = None  # why the request cannot be applied (từ chối), None when it can
+    refusals: tuple[Refusal, ...] = ()  # why the request cannot be applied (từ chối); empty when it can
     done: bool = False  # already applied or refused in an earlier run
+
+    @property
+    def refusal(self) -> str | None:
+        """The reasons in English (CLI, logs, the audit log's ``reason``), None when not refused."""
+        return english(self.refusals) if self.refusals else None
 
     @property
     def state(self) -> str:
         if self.done:
             return "done"
-        if self.refusal:
+        if self.refusals:
             return "refused"
         return "changes" if self.changes else "nothing-to-do"
 
@@ -75,17 +84,34 @@ class Plan:
         return tuple(c for rp in self.requests for c in rp.changes)
 
     def counts(self) -> dict[str, int]:
-        """Counts in GitLab's Terraform-report shape: entries created, updated, deleted."""
-        ops = [c.op for c in self.changes]
-        create = sum(op is Op.CREATE for op in ops)
-        delete = sum(op is Op.DELETE for op in ops)
-        updated = {(c.org, c.uid) for c in self.changes if c.op not in (Op.CREATE, Op.DELETE)}
-        created_or_deleted = {(c.org, c.uid) for c in self.changes if c.op in (Op.CREATE, Op.DELETE)}
-        return {"create": create, "update": len(updated - created_or_deleted), "delete": delete}
+        """Counts in GitLab's Terraform-report shape: accounts created, changed, deleted.
+
+        Each request's effect on each account counts once: a create (with its memberships) is a
+        create, a delete (with its memberships) a delete, anything else — a transfer, a password, a
+        lock, a membership — a change. An account created by one request and locked by a later one of
+        the same plan counts once as created and once as changed, as the requests say.
+        """
+        effect: dict[tuple[str, str, str], str] = {}
+        for change in self.changes:
+            key = (change.request, change.org, change.uid)
+            if change.op is Op.CREATE:
+                effect[key] = "create"
+            elif change.op is Op.DELETE:
+                effect[key] = "delete"
+            else:
+                effect.setdefault(key, "update")
+        counts = {"create": 0, "update": 0, "delete": 0}
+        for what in effect.values():
+            counts[what] += 1
+        return counts
 
 
 class Refused(Exception):
-    """A request cannot be applied; the message is the reason given back to the unit."""
+    """An account of a request cannot be planned; ``refusal`` says why, as data."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.english())
+        self.refusal = refusal
 
 
 def clean_text(value: str) -> str:
@@ -128,10 +154,9 @@ def make_plan(
             planned.append(RequestPlan(request, done=True))
             continue
         org = inventory.organisations[request.org]
-        try:
-            changes = _plan_request(request, org, state, progress, now)
-        except Refused as refusal:
-            planned.append(RequestPlan(request, refusal=str(refusal)))
+        changes, refusals = _plan_request(request, org, state, progress, now)
+        if refusals:
+            planned.append(RequestPlan(request, refusals=refusals))
             continue
         for change in changes:
             simulate(state, change, org)
@@ -152,18 +177,26 @@ def _plan_request(
     state: dict[tuple[str, str], DirectoryAccount],
     progress: Progress,
     now: dt.datetime,
-) -> list[Change]:
+) -> tuple[list[Change], tuple[Refusal, ...]]:
+    """The request's changes, or every reason it is refused (each naming every account concerned)."""
     planner = _RequestPlanner(request, org, state, progress, now)
     changes: list[Change] = []
+    refusals: list[Refusal] = []
     seen: set[str] = set()
     for account in request.accounts:
         if account.username is None:
-            raise Refused("an account has no username: run `hopthu assign` and review the result")
+            name = getattr(account, "full_name", None) or getattr(account, "unit_name", "")
+            refusals.append(Refusal("username-missing", accounts=({"name": clean_text(name)},)))
+            continue
         if account.username in seen:
-            raise Refused(f"account {account.username} appears twice in the request")
+            refusals.append(Refusal("account-twice", accounts=({"uid": account.username},)))
+            continue
         seen.add(account.username)
-        changes += planner.plan(account)
-    return changes
+        try:
+            changes += planner.plan(account)
+        except Refused as refused:
+            refusals.append(refused.refusal)
+    return changes, merged(refusals)
 
 
 @dataclass
@@ -214,19 +247,33 @@ class _RequestPlanner:
                 delete_key in self.progress.completed or delete_key in self.progress.intents
             ):
                 raise _AlreadyDeleted
-            raise Refused(f"account {account.username} does not exist in {self.org.code}")
-        if account.full_name and not same_name(account.full_name, current.first("cn") or ""):
-            raise Refused(
-                f"account {account.username} belongs to {current.first('cn')!r}, "
-                f"not {clean_text(account.full_name)!r}: check the username"
+            raise self._refused("account-missing", account.username)
+        if (
+            account.full_name
+            and self.request.kind is not Kind.UPDATE  # an update's full_name is the new name
+            and not same_name(account.full_name, current.first("cn") or "")
+        ):
+            raise self._refused(
+                "name-mismatch",
+                account.username,
+                holder=current.first("cn"),
+                named=clean_text(account.full_name),
             )
         owner = current.first("departmentNumber")
         if owner != self.request.unit and not self._moved_here(account, owner):
-            raise Refused(
-                f"account {account.username} belongs to unit {owner}, not {self.request.unit}: "
-                "a unit may only make requests for its own accounts"
+            unit = self.org.units.get(owner or "")
+            raise self._refused(
+                "not-own-account", account.username, owner=owner, owner_name=unit.name if unit else owner
             )
         return current
+
+    def _refused(self, code: str, uid: str, **details: Any) -> Refused:
+        """A refusal of one account, with the request-level parameters its text needs."""
+        unit = self.org.units.get(self.request.unit)
+        params = {"org": self.org.code, "unit": self.request.unit, "unit_name": unit.name if unit else ""}
+        if code.startswith("delete-"):
+            params["days"] = self.org.retention_days
+        return Refused(Refusal(code, {**params, **details.pop("params", {})}, ({"uid": uid, **details},)))
 
     def _moved_here(self, account: AccountChange, owner: str | None) -> bool:
         """True when this request's own transfer took the account to ``owner`` (in an earlier,
@@ -254,7 +301,7 @@ class _RequestPlanner:
             return []  # the usual new mailbox: no application group
         unknown = sorted(wanted - set(self.org.app_groups))
         if unknown:
-            raise Refused(f"unknown application group(s) {', '.join(unknown)} in {self.org.code}")
+            raise self._refused("unknown-group", uid, params={"groups": ", ".join(unknown)})
         adds = [self._change(Op.ADD_MEMBER, uid, kind, group=g) for g in sorted(wanted - current)]
         removes = [self._change(Op.REMOVE_MEMBER, uid, kind, group=g) for g in sorted(current - wanted)]
         return adds + removes
@@ -312,10 +359,7 @@ class _RequestPlanner:
         elif holds_entry(current, kind, entry):
             member_of = current.groups  # created by this request in an earlier, interrupted run
         else:
-            raise Refused(
-                f"username {uid} was taken after review (held by {current.first('cn')!r}): "
-                "open a new request with a newly assigned username"
-            )
+            raise self._refused("username-taken", uid, holder=current.first("cn"))
         return changes + self._memberships(uid, kind, groups, member_of)
 
     # --- update (thay đổi) -----------------------------------------------------------------------
@@ -335,19 +379,30 @@ class _RequestPlanner:
 
         if change.full_name is not None:
             if kind is EntryKind.MAILBOX:
-                raise Refused(f"{uid} is a unit mailbox: rename the unit with unit_name, not full_name")
+                raise self._refused("mailbox-full-name", uid)
             words = clean_text(change.full_name).split()
             for attr, value in (("cn", change.full_name), ("displayName", change.full_name)):
                 wish(attr, value)
             wish("sn", words[0])
             wish("givenName", words[-1])
+        if change.unit_name is not None:
+            if kind is not EntryKind.MAILBOX:
+                raise self._refused("person-unit-name", uid)
+            for attr in ("cn", "displayName", "sn"):
+                wish(attr, change.unit_name)
         for attr, field_name in PERSON_FIELDS.items():
             wish(attr, getattr(change, field_name))
         if change.manager is not None:
             if kind is not EntryKind.MAILBOX:
-                raise Refused(f"{uid} is a person account: only a unit mailbox has a manager")
-            for attr, value in _manager_attrs(change.manager).items():
-                wish(attr, value[0])
+                raise self._refused("person-manager", uid)
+            # Handover (bàn giao): the new manager replaces the old one completely; a field the new
+            # manager lacks is removed, not left over from the old one.
+            new_manager = _manager_attrs(change.manager)
+            for attr in MANAGER_ATTRIBUTES:
+                values = new_manager.get(attr, ())
+                if current.attrs.get(attr.lower(), ()) != values:
+                    before[attr] = current.attrs.get(attr.lower(), ())
+                    after[attr] = values
 
         changes = []
         if after:
@@ -364,14 +419,23 @@ class _RequestPlanner:
         if new_unit is None or new_unit == current.first("departmentNumber"):
             return []
         if new_unit not in self.org.units:
-            raise Refused(f"unit {new_unit} is not a unit of {self.org.code} (see the inventory)")
+            raise self._refused("unknown-unit", current.uid, params={"target": new_unit})
         before = {"departmentNumber": current.attrs.get("departmentnumber", ())}
         after = {"departmentNumber": (new_unit,)}
-        if current.first("mail") and current.kind is EntryKind.PERSON:
+        old_mail = current.first("mail")
+        if old_mail and current.kind is EntryKind.PERSON:
             new_mail = self._address(current.uid, new_unit)
-            if new_mail != current.first("mail"):
-                before["mail"] = current.attrs.get("mail", ())
-                after["mail"] = (new_mail,)
+            if new_mail != old_mail:
+                # An address is never dropped: the old one stays as an alias (mailLocalAddress) that keeps
+                # delivering to the same mailbox, and is never given to anyone else.
+                aliases = current.attrs.get("maillocaladdress", ())
+                kept = tuple(dict.fromkeys(a for a in (*aliases, old_mail) if a.lower() != new_mail.lower()))
+                classes = current.attrs.get("objectclass", ())
+                before |= {"mail": (old_mail,), "mailLocalAddress": aliases}
+                after |= {"mail": (new_mail,), "mailLocalAddress": kept}
+                if ALIAS_CLASS.lower() not in {c.lower() for c in classes}:
+                    before["objectClass"] = classes
+                    after["objectClass"] = (*classes, ALIAS_CLASS)
         return [self._change(Op.MOVE, current.uid, current.kind, before, after)]
 
     def _services(self, change: AccountChange, current: DirectoryAccount) -> list[Change]:
@@ -407,7 +471,7 @@ class _RequestPlanner:
 
     def _reset_password(self, account: AccountChange, current: DirectoryAccount) -> list[Change]:
         if current.locked_at is not None:
-            raise Refused(f"account {current.uid} is locked (khóa): unlock it before a password reset")
+            raise self._refused("reset-locked", current.uid)
         if self._password_done(current.uid):
             return []
         return [self._change(Op.SET_PASSWORD, current.uid, current.kind, after={"pwdReset": ("TRUE",)})]
@@ -430,14 +494,14 @@ class _RequestPlanner:
 
     def _delete(self, account: AccountChange, current: DirectoryAccount) -> list[Change]:
         if current.locked_at is None:
-            raise Refused(
-                f"account {current.uid} is not locked: lock (khóa) it first, delete after retention"
-            )
+            raise self._refused("delete-not-locked", current.uid)
         earliest = current.locked_at + dt.timedelta(days=self.org.retention_days)
         if self.now < earliest:
-            raise Refused(
-                f"account {current.uid} was locked on {current.locked_at:%d/%m/%Y}; {self.org.code} keeps "
-                f"locked accounts {self.org.retention_days} days, delete from {earliest:%d/%m/%Y}"
+            raise self._refused(
+                "delete-too-early",
+                current.uid,
+                locked_on=f"{current.locked_at:%d/%m/%Y}",
+                earliest=f"{earliest:%d/%m/%Y}",
             )
         removes = [
             self._change(Op.REMOVE_MEMBER, current.uid, current.kind, group=g) for g in sorted(current.groups)
@@ -457,7 +521,7 @@ def holds_entry(current: DirectoryAccount, kind: EntryKind, entry: Mapping[str, 
     return current.first("cn") == entry["cn"][0]
 
 
-class _AlreadyDeleted(Refused):
+class _AlreadyDeleted(Exception):
     """Not a refusal: the delete took effect in an earlier, interrupted run."""
 
 

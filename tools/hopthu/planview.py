@@ -34,7 +34,8 @@ def change_details(change: Change) -> str:
         return "must be changed at first login"
     if change.op is Op.DELETE:
         return f"{_values(change.before.get('cn', ()))}"
-    attrs = sorted(set(change.before) | set(change.after))
+    # Object classes are bookkeeping (an alias needs inetLocalMailRecipient): not what a reviewer decides on.
+    attrs = sorted((set(change.before) | set(change.after)) - {"objectClass"})
     return "; ".join(
         f"{a}: {_values(change.before.get(a, ()))} → {_values(change.after.get(a, ()))}" for a in attrs
     )
@@ -82,6 +83,7 @@ def plan_as_dict(plan: Plan) -> dict:
                 "document": rp.request.document.number,
                 "state": rp.state,
                 "refusal": rp.refusal,
+                "refusals": [refusal.as_record() for refusal in rp.refusals],
                 "changes": [
                     {
                         "op": c.op.value,

@@ -59,7 +59,7 @@ REQUESTS_DIR = "requests"
 SUFFIX = ".yaml"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")  # the schema's pattern for `id`
 EMAIL_SERVICE = "email"
-UPDATE_FIELDS = ("full_name", "position", "department", "phone", "unit", "services", "manager")
+UPDATE_FIELDS = ("full_name", "unit_name", "position", "department", "phone", "unit", "services", "manager")
 # A CMND has 9 digits, a CCCD 12: a run of exactly that many digits is treated as an identity number.
 NATIONAL_ID = re.compile(r"(?<![0-9])(?:[0-9]{12}|[0-9]{9})(?![0-9])")
 DIGIT_RUNS = re.compile(r"[0-9]{9,}")  # whole runs of 9 or more digits: a cheap first look for NATIONAL_ID
@@ -610,6 +610,7 @@ def _account(kind: Kind, raw: dict[str, Any]) -> Account:
         unit=raw.get("unit"),
         services=tuple(raw["services"]) if "services" in raw else None,
         manager=_manager(raw["manager"]) if "manager" in raw else None,
+        unit_name=raw.get("unit_name"),
     )
 
 

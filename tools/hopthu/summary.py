@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hopthu.model import Inventory
+from hopthu.refusals import Refusal
 
 KIND_LABELS = {
     "create": "Cấp mới",
@@ -69,7 +70,18 @@ def _change_text(change: Mapping[str, Any]) -> str:
         return f"{label}: " + " · ".join(shown) if shown else label
     if op == "delete":
         return f"{label} ({_values(change['before'].get('cn', []))})"
-    if op in ("modify", "move"):
+    if op == "move":
+        before, after = change["before"], change["after"]
+        parts = [
+            f"{_values(before.get('departmentNumber', []))} → {_values(after.get('departmentNumber', []))}"
+        ]
+        if after.get("mail"):
+            parts.append(
+                f"địa chỉ {_values(before.get('mail', []))} → {_values(after['mail'])} "
+                "(địa chỉ cũ vẫn nhận thư, không cấp lại cho người khác)"
+            )
+        return f"{label}: " + "; ".join(parts)
+    if op == "modify":
         attrs = sorted(set(change["before"]) | set(change["after"]))
         parts = [
             f"{a}: {_values(change['before'].get(a, []))} → {_values(change['after'].get(a, []))}"
@@ -97,6 +109,26 @@ def _request_heading(request: Mapping[str, Any], unit_names: Mapping[tuple[str, 
     return f"{heading}\n\nĐơn vị: {cell(where)} · Văn bản số {cell(request['document'])}"
 
 
+def _refusal_lines(refusals: list[Mapping[str, Any]], limit: int) -> list[str]:
+    """Each reason in Vietnamese, with the accounts it concerns as a table (the first ``limit``)."""
+    lines = []
+    for data in refusals:
+        refusal = Refusal.from_record(data)
+        lines += [f"**Bị từ chối:** {cell(refusal.vietnamese())}", ""]
+        headings, rows = refusal.table()
+        if not rows:
+            continue
+        lines += ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
+        lines += [
+            "| " + " | ".join(_username(v) if i == 0 else cell(v) for i, v in enumerate(row)) + " |"
+            for row in rows[:limit]
+        ]
+        if len(rows) > limit:
+            lines.append(f"| … | và {len(rows) - limit} tài khoản khác |" + " |" * (len(headings) - 2))
+        lines.append("")
+    return lines
+
+
 def render_markdown(
     plan: Mapping[str, Any],
     *,
@@ -120,7 +152,7 @@ def render_markdown(
     for request in shown:
         lines += [_request_heading(request, unit_names), ""]
         if request["state"] == "refused":
-            lines += [f"**Bị từ chối:** {cell(request['refusal'])}", ""]
+            lines += _refusal_lines(request["refusals"], limit)
             continue
         if request["state"] == "nothing-to-do":
             lines += ["Không có gì thay đổi: thư mục đã đúng như yêu cầu.", ""]

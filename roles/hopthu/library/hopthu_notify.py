@@ -94,7 +94,7 @@ from ansible.module_utils.hopthu_module import AUDIT_LOG_ARGUMENT, HopthuModule 
 with contextlib.suppress(ImportError):  # reported by HopthuModule.execute
     from hopthu.audit import AuditLog
     from hopthu.inventory import load_inventory
-    from hopthu.notices.deliver import NoticeSettings, Outcome, deliver_pending, work_list
+    from hopthu.notices.deliver import NoticeSettings, deliver_pending, load_outcomes, work_list
     from hopthu.notices.ledger import LedgerError, NoticeLedger, ledger_path_for, locked
     from hopthu.notices.smtp import DEFAULT_PASSWORD_ENV, SmtpSettings
     from hopthu.passwords import Outbox
@@ -125,11 +125,10 @@ class NotifyModule(HopthuModule):
         inventory = load_inventory(self.inventory_path)
         # Files with errors are left out: their notices wait until validation passes (as `hopthu notify`).
         requests, _ = load_requests(self.request_paths, inventory, repo_root=self.repo_root)
-        finished = AuditLog(self.audit_log).ledger().outcomes
-        outcomes = {rid: Outcome(rid, o.result, o.reason) for rid, o in finished.items()}
         outbox = Outbox(p["outbox"])
         ledger_file = Path(p["ledger"]) if p["ledger"] else ledger_path_for(outbox.root)
         try:
+            outcomes = load_outcomes(AuditLog(self.audit_log), NoticeLedger.load(ledger_file))
             if self.check_mode:
                 waiting = work_list(outbox.pending(), outcomes, NoticeLedger.load(ledger_file))
                 notices = [{"request_id": rid, "status": "pending"} for rid in waiting]

@@ -17,7 +17,7 @@ from hopthu.cli.common import (
     repo_root_of,
 )
 from hopthu.model import Inventory, Request
-from hopthu.notices.deliver import DeliveryResult, NoticeSettings, Outcome, deliver_pending
+from hopthu.notices.deliver import DeliveryResult, NoticeSettings, Outcome, deliver_pending, load_outcomes
 from hopthu.notices.ledger import LedgerError, NoticeLedger, ledger_path_for, locked
 from hopthu.notices.smtp import DEFAULT_PASSWORD_ENV, SmtpSettings
 from hopthu.passwords import Outbox, OutboxError
@@ -151,10 +151,10 @@ def notify(
         templates_dir=templates_dir or _org_templates(repo_root),
     )
     requests = _requests(requests_dir or repo_root / REQUESTS_DIR, inventory)
-    outcomes = _outcomes(audit_log)
     try:
         outbox = Outbox(outbox)
         ledger_file = ledger_path or ledger_path_for(outbox.root)
+        outcomes = _outcomes(audit_log, ledger_file)
         if dry_run:
             results = deliver_pending(
                 outbox=outbox,
@@ -207,17 +207,13 @@ def _requests(directory: Path, inventory: Inventory) -> dict[str, Request]:
     return {request.id: request for request in requests}
 
 
-def _outcomes(audit_log: Path) -> dict[str, Outcome]:
+def _outcomes(audit_log: Path, ledger_file: Path) -> dict[str, Outcome]:
     if not audit_log.is_file():
         return {}
     try:
-        finished = AuditLog(audit_log).ledger().outcomes
-    except AuditError as error:
+        return load_outcomes(AuditLog(audit_log), NoticeLedger.load(ledger_file))
+    except (AuditError, LedgerError) as error:
         raise click.ClickException(str(error)) from None
-    return {
-        request_id: Outcome(request_id, outcome.result, outcome.reason)  # type: ignore[arg-type]
-        for request_id, outcome in finished.items()
-    }
 
 
 def _report(results: list[DeliveryResult], as_json: bool) -> None:

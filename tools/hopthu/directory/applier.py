@@ -103,7 +103,7 @@ class Applier:
         plannable = {
             rp.request.id: rp.request
             for rp in plan.requests
-            if rp.request.org == self.org.code and not rp.done and not rp.refusal
+            if rp.request.org == self.org.code and not rp.done and not rp.refusals
         }
         records = []
         for key in sorted(progress.intents):
@@ -127,9 +127,11 @@ class Applier:
 
     def _apply_request(self, rp: RequestPlan, report: ApplyReport) -> None:
         request = rp.request
-        if rp.refusal:
-            self.audit.append([self._record("request", request, result="refused", reason=rp.refusal)])
-            report.refused[request.id] = rp.refusal
+        if rp.refusals:
+            refusals = [refusal.as_record() for refusal in rp.refusals]
+            record = self._record("request", request, result="refused", reason=rp.refusal, refusals=refusals)
+            self.audit.append([record])
+            report.refused[request.id] = rp.refusal or ""
             return
         uids = sorted({c.uid for c in rp.changes if c.op in NEEDS_PASSWORD})
         passwords = {}
@@ -303,8 +305,14 @@ class Applier:
             return [("userPassword", "replace", [passwords[change.uid]]), ("pwdReset", "replace", ["TRUE"])]
         if change.op is Op.UNLOCK:
             return [(attr, "replace", []) for attr in change.before]
-        # MODIFY, MOVE, LOCK: set every changed attribute to its new values (none = remove it)
-        return [(attr, "replace", list(values)) for attr, values in change.after.items()]
+        # MODIFY, MOVE, LOCK: set every changed attribute to its new values (none = remove it); object
+        # classes are only ever added, so that a snapshot that missed one can never drop it.
+        return [
+            (attr, "add", [c for c in values if c not in change.before.get(attr, ())])
+            if attr.lower() == "objectclass"
+            else (attr, "replace", list(values))
+            for attr, values in change.after.items()
+        ]
 
     # --- audit records ----------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from hopthu.model import DirectoryAccount, EntryKind, Organisation
 # '*' for the user attributes, plus the operational ones the planner decides on.
 ACCOUNT_ATTRIBUTES = ("*", "pwdReset", "pwdAccountLockedTime", "pwdChangedTime")
 GROUP_ATTRIBUTES = ("cn", "member")
+TAKEN_ATTRIBUTES = ("uid", "mail", "mailLocalAddress")
 MATCHED_VALUES = "1.2.826.0.1.3344810.2.3"  # RFC 3876 control OID
 NEVER_READ = frozenset({"userpassword"})  # a hash is still a secret: it never enters a snapshot
 CHUNK = 100  # usernames per OR filter: its answer stays below the servers' usual size limit (500)
@@ -149,12 +150,18 @@ class DirectoryReader:
                 yield from result.entries
 
     def taken(self, org: Organisation) -> frozenset[str]:
-        """Every username in use in ``org`` (both containers, every uid value), lower-cased."""
+        """Every name in use in ``org``, lower-cased: every uid value of both containers, and the local
+        part of every address an account has or had (``mail``, and ``mailLocalAddress``: the addresses
+        kept after a transfer), so that none is ever given to someone else."""
         taken: set[str] = set()
         for ou, _kind in _KINDS:
-            for entry in self._search(dn.container_dn(org, ou), ldap3.LEVEL, "(uid=*)", ("uid",)):
-                values = entry["raw_attributes"]["uid"]
-                taken.update(value.decode("utf-8", "replace").lower() for value in values)
+            for entry in self._search(dn.container_dn(org, ou), ldap3.LEVEL, "(uid=*)", TAKEN_ATTRIBUTES):
+                raw = entry["raw_attributes"]
+                taken.update(value.decode("utf-8", "replace").lower() for value in raw.get("uid", ()))
+                for name in ("mail", "mailLocalAddress"):
+                    for value in raw.get(name, ()):
+                        taken.add(value.decode("utf-8", "replace").rpartition("@")[0].lower())
+        taken.discard("")
         return frozenset(taken)
 
     def _search(

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from hopthu.model import AccountChange, Inventory, NewPerson, NewUnitMailbox, Organisation, Request
+from hopthu.audit import AuditLog, DoneChange
+from hopthu.model import AccountChange, Inventory, NewPerson, NewUnitMailbox, Organisation, Request, Unit
 from hopthu.notices.ledger import NoticeLedger
 from hopthu.notices.pdf import PdfError
 from hopthu.notices.render import (
@@ -29,15 +30,19 @@ from hopthu.notices.render import (
 )
 from hopthu.notices.smtp import VIETNAM_TIME, DeliveryError, SmtpSettings, build_message, send
 from hopthu.passwords import Outbox, OutboxError
+from hopthu.refusals import Refusal
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a request ended: the final ``request`` record of the audit log (hopthu.audit.RequestOutcome)."""
+    """How a request ended: the final ``request`` record of the audit log (hopthu.audit.RequestOutcome),
+    and what took effect (``hopthu.audit.done_changes``)."""
 
     request_id: str
     outcome: Literal["applied", "refused"]
-    reason: str | None = None
+    reason: str | None = None  # English, as the log says it
+    refusals: tuple[Refusal, ...] = ()  # why it was refused, as data: the notice says it in Vietnamese
+    changes: tuple[DoneChange, ...] = ()
 
 
 # --- settings and results ------------------------------------------------------------------------------
@@ -70,10 +75,16 @@ class NoticeError(Exception):
 # --- decisions (no I/O) ------------------------------------------------------------------------------
 
 
-def rows_for(request: Request, org: Organisation, passwords: Mapping[str, str]) -> list[NoticeRow]:
+def rows_for(
+    request: Request, org: Organisation, passwords: Mapping[str, str], changes: Iterable[DoneChange] = ()
+) -> list[NoticeRow]:
     """The accounts table. Every password in ``passwords`` must land on a row: a password that matched no
-    account of the request would otherwise be lost without anyone noticing."""
+    account of the request would otherwise be lost without anyone noticing. ``changes`` (what took effect)
+    give a transferred account's old address and the application accounts given and taken away."""
     unit = org.units[request.unit]
+    by_uid: dict[str, list[DoneChange]] = {}
+    for change in changes:
+        by_uid.setdefault(change.uid, []).append(change)
     rows: list[NoticeRow] = []
     for account in request.accounts:
         uid = account.username
@@ -86,14 +97,28 @@ def rows_for(request: Request, org: Organisation, passwords: Mapping[str, str]) 
         else:
             address = _address(uid, account, request, org)
         password = passwords.get(uid) if uid else None
+        done = by_uid.get(uid or "", [])
+        extras = {
+            "granted": _applications(done, "add-member", org),
+            "removed": _applications(done, "remove-member", org),
+        }
         if isinstance(account, NewPerson):
-            rows.append(NoticeRow(account.full_name, account.department or unit.name, address, password))
+            rows.append(
+                NoticeRow(account.full_name, account.department or unit.name, address, password, **extras)
+            )
         elif isinstance(account, NewUnitMailbox):
-            rows.append(NoticeRow(account.unit_name, account.parent_agency, address, password))
+            rows.append(
+                NoticeRow(account.unit_name, account.parent_agency, address, password, unit_mailbox=True)
+            )
         else:
             target = org.units.get(account.unit) if account.unit else None
             unit_name = account.department or (target.name if target else unit.name)
-            rows.append(NoticeRow(account.full_name or uid or "", unit_name, address, password))
+            name = account.full_name or account.unit_name or uid or ""
+            mailbox = account.manager is not None or account.unit_name is not None
+            old = _old_address(done)
+            rows.append(
+                NoticeRow(name, unit_name, address, password, old_address=old, unit_mailbox=mailbox, **extras)
+            )
     listed = {account.username for account in request.accounts}
     stray = sorted(set(passwords) - listed)
     if stray:
@@ -102,6 +127,32 @@ def rows_for(request: Request, org: Organisation, passwords: Mapping[str, str]) 
             "does not list; the file is kept, check the request against the outbox"
         )
     return rows
+
+
+def _applications(changes: Iterable[DoneChange], op: str, org: Organisation) -> tuple[str, ...]:
+    """The names of the application groups that ``op`` (add-member / remove-member) changed."""
+    codes = [change.group for change in changes if change.op == op and change.group]
+    return tuple(org.app_groups[code].name if code in org.app_groups else code for code in codes)
+
+
+def _old_address(changes: Iterable[DoneChange]) -> str | None:
+    """The address a transfer (move) replaced: it stays an alias of the same mailbox."""
+    for change in changes:
+        before, after = change.before.get("mail") or [], change.after.get("mail") or []
+        if change.op == "move" and before and after and before != after:
+            return before[0]
+    return None
+
+
+def copies_for(request: Request, org: Organisation) -> tuple[Unit, ...]:
+    """The units, other than the requesting one, that accounts were transferred to: they get the notice too
+    (it names them under "Nơi nhận")."""
+    targets = []
+    for account in request.accounts:
+        unit = org.units.get(account.unit) if isinstance(account, AccountChange) and account.unit else None
+        if unit is not None and unit.code != request.unit and unit not in targets:
+            targets.append(unit)
+    return tuple(targets)
 
 
 def _address(
@@ -120,6 +171,24 @@ def work_list(pending: Iterable[str], outcomes: Iterable[str], ledger: NoticeLed
 
 
 # --- effects ---------------------------------------------------------------------------------------
+
+
+def load_outcomes(log: AuditLog, ledger: NoticeLedger) -> dict[str, Outcome]:
+    """How each finished request ended (the audit log's final records), with what took effect for the
+    requests whose notice is not sent yet."""
+    finished = log.ledger().outcomes
+    waiting = {request_id for request_id in finished if not ledger.is_sent(request_id)}
+    changes = log.done_changes(waiting) if waiting else {}
+    return {
+        request_id: Outcome(
+            request_id,
+            outcome.result,  # type: ignore[arg-type]
+            outcome.reason,
+            tuple(Refusal.from_record(data) for data in outcome.refusals),
+            tuple(changes.get(request_id, ())),
+        )
+        for request_id, outcome in finished.items()
+    }
 
 
 def deliver_pending(
@@ -229,14 +298,18 @@ def _deliver_one(
             f"request {request_id}: refused in the audit log but has passwords in the outbox; check it"
         )
 
-    rows = rows_for(request, org, passwords)
+    rows = rows_for(request, org, passwords, outcome.changes)
     entry = ledger.assign(request_id, org.code, now.date())
+    refused = outcome.outcome == "refused"
     data = NoticeData(
         org=org,
         unit=unit,
         request=request,
         outcome=outcome.outcome,
-        reason=outcome.reason if outcome.outcome == "refused" else None,
+        reason=outcome.reason if refused else None,
+        refusals=outcome.refusals if refused else (),
+        # A notice with passwords goes to the requesting unit only; any other goes to the units it concerns.
+        copies=() if passwords or refused else copies_for(request, org),
         rows=rows,
         number=notice_number(entry.sequence, org),
         issued=entry.issued_date,
@@ -246,13 +319,14 @@ def _deliver_one(
     )
     rendered = render(data, dry_run=dry_run, templates_dir=settings.templates_dir)
 
+    copies = [copy.mailbox for copy in data.copies]
     if dry_run_dir is not None:
-        _write_preview(dry_run_dir, rendered, sender=settings.sender, recipient=unit.mailbox)
+        _write_preview(dry_run_dir, rendered, sender=settings.sender, recipient=unit.mailbox, copies=copies)
         return DeliveryResult(request_id, "rendered", unit.mailbox, data.number, detail=str(dry_run_dir))
 
     assert smtp is not None
     ledger.save()  # the number is given before the send, so a retry sends the same number
-    message_id = send(rendered, smtp=smtp, sender=settings.sender, recipient=unit.mailbox)
+    message_id = send(rendered, smtp=smtp, sender=settings.sender, recipient=unit.mailbox, copies=copies)
     ledger.mark_sent(request_id, recipient=unit.mailbox, message_id=message_id, at=now)
     ledger.save()
     if in_outbox:
@@ -260,7 +334,9 @@ def _deliver_one(
     return DeliveryResult(request_id, "sent", unit.mailbox, data.number, detail=message_id)
 
 
-def _write_preview(directory: Path, rendered: RenderedNotice, *, sender: str, recipient: str) -> None:
+def _write_preview(
+    directory: Path, rendered: RenderedNotice, *, sender: str, recipient: str, copies: list[str]
+) -> None:
     """A dry run's output: what the unit would receive, passwords replaced by placeholders."""
     if rendered.has_secrets:  # render(dry_run=True) never lets one through; this keeps it that way
         raise NoticeError(f"request {rendered.request_id}: a preview must not contain passwords")
@@ -269,5 +345,5 @@ def _write_preview(directory: Path, rendered: RenderedNotice, *, sender: str, re
     (directory / f"{stem}.txt").write_text(rendered.text, encoding="utf-8")
     (directory / f"{stem}.html").write_text(rendered.html, encoding="utf-8")
     (directory / rendered.attachment_name).write_bytes(rendered.attachment_bytes)
-    message = build_message(rendered, sender=sender, recipient=recipient)
+    message = build_message(rendered, sender=sender, recipient=recipient, copies=copies)
     (directory / f"{stem}.eml").write_bytes(message.as_bytes())

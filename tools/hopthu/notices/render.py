@@ -22,6 +22,7 @@ import jinja2.sandbox
 from markupsafe import Markup
 
 from hopthu.model import Kind, Organisation, Request, Unit
+from hopthu.refusals import Refusal
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 
@@ -38,6 +39,10 @@ class NoticeRow(NamedTuple):
     unit_name: str
     address: str
     password: str | None = None
+    old_address: str | None = None  # a transfer: the address before, which keeps delivering (an alias)
+    granted: tuple[str, ...] = ()  # application accounts (tài khoản phần mềm) given: the applications' names
+    removed: tuple[str, ...] = ()  # and taken away
+    unit_mailbox: bool = False  # a unit mailbox (hộp thư cơ quan/đơn vị), not a person's
 
     def __repr__(self) -> str:  # a row may end up in a traceback or a log line: keep the secret out
         shown = None if self.password is None else PASSWORD_PLACEHOLDER
@@ -52,17 +57,19 @@ class NoticeData:
     unit: Unit
     request: Request
     outcome: Outcome
-    reason: str | None  # why a request was refused (required then); None for an applied request
+    reason: str | None  # why a request was refused, in English (the log's); None for an applied request
     rows: list[NoticeRow]
     number: str  # "05/TB-CNTT", see hopthu.notices.ledger
     issued: dt.date
     signer_title: str  # "GIÁM ĐỐC", or "KT. GIÁM ĐỐC\nPHÓ GIÁM ĐỐC" (one line per printed line)
     signer_name: str
+    refusals: tuple[Refusal, ...] = ()  # why a request was refused, as data: what the notice says
+    copies: tuple[Unit, ...] = ()  # other units the notice also goes to (where accounts were transferred)
 
     def __post_init__(self) -> None:
         if self.outcome not in ("applied", "refused"):
             raise ValueError(f"notice outcome must be 'applied' or 'refused', not {self.outcome!r}")
-        if self.outcome == "refused" and not (self.reason and self.reason.strip()):
+        if self.outcome == "refused" and not (self.refusals or (self.reason and self.reason.strip())):
             raise ValueError(f"request {self.request.id}: a refusal notice must state the reason")
         if self.outcome == "refused" and any(row.password for row in self.rows):
             raise ValueError(f"request {self.request.id}: a refusal notice carries no passwords")
@@ -184,9 +191,14 @@ def _context(data: NoticeData, rows: list[NoticeRow], layout: str) -> dict[str, 
         "request": data.request,
         "document": data.request.document,
         "outcome": data.outcome,
-        "reason": (data.reason or "").strip(),
+        "refusals": [_refusal_context(refusal) for refusal in data.refusals],
         "rows": rows,
         "has_passwords": any(row.password for row in rows),
+        "has_applications": any(row.granted or row.removed for row in rows),
+        "moved": [row for row in rows if row.old_address],
+        "people": [row for row in rows if not row.unit_mailbox],
+        "unit_mailboxes": [row for row in rows if row.unit_mailbox],
+        "copies": data.copies,
         "number": data.number,
         "issued": data.issued,
         "parent": org.parent.upper(),
@@ -196,6 +208,11 @@ def _context(data: NoticeData, rows: list[NoticeRow], layout: str) -> dict[str, 
         "signer_title_lines": _lines_upper(data.signer_title),
         "signer_name": data.signer_name,
     }
+
+
+def _refusal_context(refusal: Refusal) -> dict[str, object]:
+    headings, rows = refusal.table()
+    return {"text": refusal.vietnamese(), "headings": headings, "rows": rows}
 
 
 def _lines_upper(text: str) -> list[str]:

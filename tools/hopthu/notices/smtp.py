@@ -12,6 +12,7 @@ import os
 import secrets
 import smtplib
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -50,13 +51,26 @@ def is_loopback(host: str) -> bool:
 
 
 def build_message(
-    rendered: RenderedNotice, *, sender: str, recipient: str, now: dt.datetime | None = None
+    rendered: RenderedNotice,
+    *,
+    sender: str,
+    recipient: str,
+    copies: Sequence[str] = (),
+    now: dt.datetime | None = None,
 ) -> EmailMessage:
-    """multipart/mixed [ multipart/alternative [text/plain, text/html], application/pdf ], all UTF-8."""
+    """multipart/mixed [ multipart/alternative [text/plain, text/html], application/pdf ], all UTF-8.
+
+    ``copies`` (Cc) are other units the notice concerns; a notice with passwords never has any."""
+    if copies and rendered.has_secrets:
+        raise DeliveryError(
+            f"request {rendered.request_id}: a notice with passwords goes to one mailbox only"
+        )
     message = EmailMessage()  # default policy: RFC 2047-encodes the Vietnamese subject, UTF-8 bodies
     message["Subject"] = rendered.subject
     message["From"] = sender
     message["To"] = recipient
+    if copies:
+        message["Cc"] = ", ".join(copies)
     message["Date"] = format_datetime(now or dt.datetime.now(VIETNAM_TIME))
     # The domain of the sender, not of whatever CI runner sends it; short, so the header is never folded.
     message["Message-ID"] = f"<{secrets.token_hex(12)}@{sender.rpartition('@')[2] or 'localhost'}>"
@@ -97,10 +111,12 @@ def _smtp_password(smtp: SmtpSettings) -> str:
     return password
 
 
-def send(rendered: RenderedNotice, *, smtp: SmtpSettings, sender: str, recipient: str) -> str:
+def send(
+    rendered: RenderedNotice, *, smtp: SmtpSettings, sender: str, recipient: str, copies: Sequence[str] = ()
+) -> str:
     """Hand one notice to the SMTP server. Returns the Message-ID; raises DeliveryError on any failure."""
     check_transport(smtp, rendered)
-    message = build_message(rendered, sender=sender, recipient=recipient)
+    message = build_message(rendered, sender=sender, recipient=recipient, copies=copies)
     where = f"{smtp.host}:{smtp.port}"
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
@@ -111,7 +127,7 @@ def send(rendered: RenderedNotice, *, smtp: SmtpSettings, sender: str, recipient
                 client.ehlo()
             if smtp.username:
                 client.login(smtp.username, _smtp_password(smtp))
-            client.send_message(message, from_addr=sender, to_addrs=[recipient])
+            client.send_message(message, from_addr=sender, to_addrs=[recipient, *copies])
     except smtplib.SMTPNotSupportedError:
         raise DeliveryError(f"{where} does not offer STARTTLS (or AUTH); the notice was not sent") from None
     except smtplib.SMTPRecipientsRefused as exc:
