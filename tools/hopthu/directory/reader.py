@@ -96,6 +96,22 @@ class DirectoryReader:
                 taken.update(value.decode("utf-8", "replace").lower() for value in values)
         return frozenset(taken)
 
+    def holders(self, org: Organisation) -> dict[str, str | None]:
+        """Every username in use in ``org`` (as ``taken``), with the full name (first ``cn``) of the person
+        who holds it; None for a unit mailbox, whose holder is a unit, not a person.
+
+        ``hopthu assign`` needs the holders for naming rules with conditions (``unless same-full-name``).
+        """
+        found: dict[str, str | None] = {}
+        for ou, kind in _KINDS:
+            for entry in self._search(dn.container_dn(org, ou), ldap3.LEVEL, "(uid=*)", ("uid", "cn")):
+                raw = entry["raw_attributes"]
+                names = raw.get("cn") or ()
+                holder = names[0].decode("utf-8", "replace") if names and kind is EntryKind.PERSON else None
+                for value in raw["uid"]:
+                    found[value.decode("utf-8", "replace").lower()] = holder
+        return found
+
     def _search(
         self, base: str, scope: str, search_filter: str, attributes: tuple[str, ...]
     ) -> Iterator[dict]:
