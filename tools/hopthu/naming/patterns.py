@@ -224,8 +224,6 @@ def _compile(patterns: tuple[str, ...], agency: bool) -> Rule:
     for index, pattern in enumerate(patterns):
         try:
             compiled.append(_compile_pattern(pattern, agency))
-        except PatternError:
-            raise
         except NamingError as error:
             raise PatternError(str(error), index) from None
     if compiled[0].unless:
@@ -245,8 +243,7 @@ def _split_condition(source: str, agency: bool) -> tuple[str, tuple[str, ...]]:
     if not space or not form:
         return source, ()  # no condition (a leading space is refused as literal text)
     where = f"pattern {source!r}"
-    words = clause.split(" ")
-    words = [word for word in words if word]  # runs of spaces separate words too
+    words = [word for word in clause.split(" ") if word]  # runs of spaces separate words too
     if not words or words[0] != "unless":
         raise NamingError(
             f"{where}: a pattern has no spaces; after it only 'unless CONDITION' may follow "
