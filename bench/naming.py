@@ -3,7 +3,8 @@
 Names follow the real distribution closely enough for collisions to happen (Nguyễn is ~38 % of the
 population, Văn and Thị dominate middle names, a few hundred given names cover most people), and 20 % of
 them are written the messy way HR exports do (ALL CAPS, NFD, non-breaking or doubled spaces). The directory
-is built by assigning 1,000,000 such people with the same rule, so it looks like a real one.
+is built by assigning 1,000,000 such people with the same rule, so it looks like a real one, and it knows
+who holds each address (the ``cn`` the rule's conditions compare with).
 
 Usage: .venv/bin/python bench/naming.py [--names N] [--taken N] [--pattern P]... [--seed S]
 """
@@ -109,18 +110,24 @@ def main() -> None:
 
     started = time.perf_counter()
     existing = [maker.person() for _ in range(args.taken)]
-    directory = frozenset(r for r in iter_generate(existing, rule, frozenset()) if isinstance(r, str))
+    holders = {
+        address: name
+        for (name, _), address in zip(existing, iter_generate(existing, rule, frozenset()), strict=True)
+        if isinstance(address, str)
+    }
+    directory = frozenset(holders)
     setup = time.perf_counter() - started
     print(f"directory: {len(directory):,} addresses from {args.taken:,} people in {setup:.1f} s (not timed)")
 
     people = [maker.person() for _ in range(args.names)]
     started, cpu_started = time.perf_counter(), time.process_time()
-    results = list(iter_generate(people, rule, directory))
+    results = list(iter_generate(people, rule, directory, holders=holders))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
 
     by_candidate = [0] * len(rule.patterns)
     failed = 0
-    singles = [compile_rule([pattern]) for pattern in rule.patterns]
+    # Which form gave each address: the candidate alone, without its condition.
+    singles = [compile_rule([pattern.form]) for pattern in rule.compiled]
     for (name, born), result in zip(people, results, strict=True):
         if isinstance(result, NamingError):
             failed += 1

@@ -259,3 +259,130 @@ def test_cli_exits_1_and_says_why_when_a_file_is_refused(repo):
     assert f"{PATH}:6:1: kind:" in result.output
     assert "left untouched" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# --- the Gia Lai rule: who holds a taken name decides the form --------------------------------------
+
+GIA_LAI_REQUEST = """\
+id: {id}
+org: danang
+unit: snv
+kind: create
+document: {{number: 801/SNV-VP, date: {date}, signer: Lê Thị Bích Thuận}}
+requester: {{name: Phan Thị Thu Hằng, position: Chánh Văn phòng, phone: "0236 3822 051", email: h@dn.vn}}
+reason: Công chức mới tuyển dụng.
+accounts:
+"""
+GIA_LAI_ACCOUNT = """\
+  - full_name: {name}
+    staff_code: {code}
+    position: Chuyên viên
+    department: Văn phòng
+    phone: "0905 000 000"
+    services: [email]
+"""
+
+
+def gia_lai_request(root: Path, date: str, *people: tuple[str, str | None]) -> Path:
+    """A request of Đà Nẵng (no naming_rule: the Gia Lai rule) for ``people`` (name, birth date)."""
+    request_id = f"{date}-snv-cap-moi"
+    text = GIA_LAI_REQUEST.format(id=request_id, date=date)
+    for number, (name, born) in enumerate(people, 1):
+        text += GIA_LAI_ACCOUNT.format(name=name, code=f"SNV-{date[-2:]}{number}")
+        text += f"    birth_date: {born}\n" if born else ""
+    path = root / f"requests/danang/snv/{date[:4]}/{request_id}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_holder_another_request_gives_the_name_to_decides_the_form(repo):
+    inventory = load_inventory(Path("inventory"))
+    gia_lai_request(repo, "2025-05-02", ("Trương Hoàng Tiến Minh", None))
+    later = gia_lai_request(repo, "2025-05-09", ("Trương Hoàng Tiến Minh", None))
+    result = assign_usernames([Path("requests/danang")], inventory)
+    assert [a.username for a in result.assigned] == ["minhtht"]
+    [refusal] = result.refused
+    assert refusal.path == str(later.relative_to(repo)) and (refusal.line, refusal.rule) == (
+        9,
+        "assign-refused",
+    )
+    assert "minhtht is held by 'Trương Hoàng Tiến Minh', who has the same full name" in refusal.message
+    assert "a birth date is needed" in refusal.message
+    assert "username" not in later.read_text(encoding="utf-8")
+
+    gia_lai_request(
+        repo, "2025-05-09", ("Trương Hoàng Tiến Minh", "1963-08-15"), ("Trương Hoàng Tấn Minh", None)
+    )
+    result = assign_usernames([later], inventory)
+    assert result.refused == []
+    assert [a.username for a in result.assigned] == ["minhtht15081963", "tanminhth"]
+
+
+def test_same_full_name_twice_in_one_request_without_birth_dates_is_refused(repo):
+    path = gia_lai_request(
+        repo, "2025-05-02", ("Trương Hoàng Tiến Minh", None), ("Trương Hoàng Tiến Minh", None)
+    )
+    result = assign_usernames([path], load_inventory(Path("inventory")))
+    assert result.assigned == []
+    assert [f.rule for f in result.refused] == ["person-duplicate"]
+    assert "give both birth_date if they are two people" in result.refused[0].message
+    path = gia_lai_request(
+        repo, "2025-05-02", ("Trương Hoàng Tiến Minh", "1970-01-02"), ("Trương Hoàng Tiến Minh", "1963-08-15")
+    )
+    result = assign_usernames([path], load_inventory(Path("inventory")))
+    assert [a.username for a in result.assigned] == ["minhtht", "minhtht15081963"]
+
+
+DEMO_INVENTORY = """\
+hopthu_organisations:
+  - code: demo
+    name: Hệ thống thư điện tử thử nghiệm
+    parent: UBND TỈNH THỬ NGHIỆM
+    mail_domain: demo.gov.vn
+    base_dn: dc=demo,dc=gov,dc=vn
+    units:
+      - code: snv
+        name: Sở Nội vụ
+        mailbox: snv@demo.gov.vn
+        requesters:
+          - {name: Phan Thị Thu Hằng, position: Chánh Văn phòng}
+"""
+
+
+def test_assign_against_the_live_directory_knows_each_holder_by_cn(directory, org, tmp_path, monkeypatch):
+    # The session server serves org "demo"; its inventory here has no naming_rule: the Gia Lai rule.
+    (tmp_path / "inventory/group_vars/all").mkdir(parents=True)
+    (tmp_path / "inventory/group_vars/all/hopthu.yml").write_text(DEMO_INVENTORY, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    admin = directory.connect(org)
+    assert admin.add(
+        f"uid=minhtht,ou=people,{org.base_dn}",
+        ["inetOrgPerson", "hopthuAccount"],
+        {"uid": "minhtht", "cn": "Trần Huỳnh Tấn Minh", "sn": "Trần"},
+    ), admin.result
+    text = GIA_LAI_REQUEST.replace("org: danang", "org: demo").format(
+        id="2025-05-02-snv-cap-moi", date="2025-05-02"
+    )
+    for number, (name, born) in enumerate(
+        (("Trương Hoàng Tiến Minh", None), ("Trương Hoàng Tấn Minh", "1963-08-15"))
+    ):
+        text += GIA_LAI_ACCOUNT.format(name=name, code=f"SNV-{number}") + (
+            f"    birth_date: {born}\n" if born else ""
+        )
+    path = Path("requests/demo/snv/2025/2025-05-02-snv-cap-moi.yaml")
+    path.parent.mkdir(parents=True)
+    path.write_text(text, encoding="utf-8")
+
+    offline = CliRunner().invoke(main, ["assign", "requests"])
+    assert offline.exit_code == 0, offline.output
+    assert "Trương Hoàng Tiến Minh -> minhtht\n" in offline.output  # without the directory it cannot know
+    path.write_text(text, encoding="utf-8")
+
+    online = CliRunner().invoke(main, ["assign", "--directory", str(directory.workdir / "directory.json")])
+    assert online.exit_code == 0, online.output
+    assert online.output.splitlines() == [
+        f"{path}: Trương Hoàng Tiến Minh -> tienminhth",  # the holder of minhtht differs in both names
+        f"{path}: Trương Hoàng Tấn Minh -> minhtht15081963",  # same middle name next to the given name
+    ]
+    assert load_requests([Path("requests")], load_inventory(Path("inventory")))[1] == []

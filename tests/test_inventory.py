@@ -103,7 +103,7 @@ def test_other_ansible_variables_vault_files_and_vault_values_are_left_alone(tmp
         (("base_dn: dc=demo,dc=gov,dc=vn", "base_dn: demo.gov.vn"), [(6, 5, "inventory-base-dn")]),
         (
             ("    units:", '    naming_rule: ["{given}{x}"]\n    units:'),
-            [(7, 5, "inventory-naming-rule")],
+            [(7, 19, "inventory-naming-rule")],
         ),
         (("code: vp", "code: 'VP!'"), [(8, 9, "schema-value")]),
         (("    units:", "    retention_days: -1\n    units:"), [(7, 5, "schema-value")]),
@@ -112,6 +112,50 @@ def test_other_ansible_variables_vault_files_and_vault_values_are_left_alone(tmp
 def test_problems_are_located(tmp_path, change, expected):
     found = findings_of(write_inventory(tmp_path, MINIMAL.replace(*change)))
     assert found == [("hopthu.yml", *item) for item in expected]
+
+
+RULE_WITH_A_CONDITION = """\
+    naming_rule:
+      - "{given}{s}{m}"
+      - "{adjacent}{given}{rest} unless same-full-name or same-adjacent"
+      - "{given}{s}{m}{born:%-d%-m%Y}"
+    units:"""
+
+
+def test_a_naming_rule_with_a_condition(tmp_path):
+    org = load_inventory(write_inventory(tmp_path, MINIMAL.replace("    units:", RULE_WITH_A_CONDITION)))
+    assert org.organisations["demo"].naming_rule[1] == (
+        "{adjacent}{given}{rest} unless same-full-name or same-adjacent"
+    )
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "unless same-fullname or same-adjacent",
+        "unless same-full-name and same-adjacent",
+        "if same-full-name",
+        "unless",
+    ],
+)
+def test_a_malformed_condition_is_refused_at_its_line(tmp_path, condition):
+    rule = RULE_WITH_A_CONDITION.replace("unless same-full-name or same-adjacent", condition)
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(write_inventory(tmp_path, MINIMAL.replace("    units:", rule)))
+    [finding] = caught.value.findings
+    assert (finding.line, finding.col, finding.rule) == (9, 9, "schema-value")
+    assert finding.message.startswith("hopthu_organisations[0].naming_rule[1]: ")
+    assert "optionally followed by ' unless same-full-name', ' unless same-adjacent' or" in finding.message
+
+
+def test_a_condition_on_the_first_candidate_is_refused_at_its_line(tmp_path):
+    first = RULE_WITH_A_CONDITION.replace('"{given}{s}{m}"', '"{given}{s}{m} unless same-full-name"')
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(write_inventory(tmp_path, MINIMAL.replace("    units:", first)))
+    [finding] = caught.value.findings
+    assert (finding.line, finding.col, finding.rule) == (8, 9, "inventory-naming-rule")
+    assert "naming_rule[0]: pattern '{given}{s}{m} unless same-full-name'" in finding.message
+    assert "the first candidate has none" in finding.message
 
 
 def test_duplicate_codes_are_refused(tmp_path):

@@ -11,6 +11,7 @@ from hopthu.naming import (
     DEFAULT_RULE,
     NameParts,
     NamingError,
+    PatternError,
     Rule,
     address_problem,
     compile_rule,
@@ -45,7 +46,103 @@ def test_gia_lai_third_candidate_adds_the_birth_date() -> None:
 
 
 def test_default_rule_is_the_gia_lai_rule() -> None:
-    assert DEFAULT_RULE == ("{given}{s}{m}", "{adjacent}{given}{rest}", "{given}{s}{m}{born:%d%m%Y}")
+    assert DEFAULT_RULE == (
+        "{given}{s}{m}",
+        "{adjacent}{given}{rest} unless same-full-name or same-adjacent",
+        "{given}{s}{m}{born:%d%m%Y}",
+    )
+
+
+# --- the Gia Lai rule, exactly as written: who holds the base name decides --------------------------
+
+BORN_1963 = dt.date(1963, 8, 15)
+
+
+def test_same_full_name_as_the_holder_gives_the_birth_date_form() -> None:
+    holders = {"minhtht": "Trương Hoàng Tiến Minh"}
+    got = generate("Trương Hoàng Tiến Minh", GIA_LAI, {"minhtht"}, born=BORN_1963, holders=holders)
+    assert got == "minhtht15081963"
+
+
+def test_same_adjacent_middle_name_as_the_holder_gives_the_birth_date_form() -> None:
+    # tanminhth is free, but the regulation keeps the adjacent form for different adjacent names only.
+    holders = {"minhtht": "Trần Huỳnh Tấn Minh"}
+    got = generate("Trương Hoàng Tấn Minh", GIA_LAI, {"minhtht"}, born=BORN_1963, holders=holders)
+    assert got == "minhtht15081963"
+
+
+def test_different_full_name_and_adjacent_middle_name_give_the_adjacent_form() -> None:
+    holders = {"minhtht": "Trần Huỳnh Tấn Minh"}
+    assert generate("Trương Hoàng Tiến Minh", GIA_LAI, {"minhtht"}, holders=holders) == "tienminhth"
+    assert generate("Trương Hoàng Tiến Minh", GIA_LAI, {"minhtht"}, born=BORN_1963, holders=holders) == (
+        "tienminhth"
+    )
+
+
+def test_same_full_name_twice_in_a_batch_needs_a_birth_date() -> None:
+    why = r"person 2: .*minhtht is held by 'Trương Hoàng Tiến Minh', who has the same full name"
+    with pytest.raises(NamingError, match=why + ".*a birth date is needed"):
+        generate_batch(["Trương Hoàng Tiến Minh", "Trương Hoàng Tiến Minh"], GIA_LAI, set())
+    people = [("Trương Hoàng Tiến Minh", dt.date(1970, 1, 2)), ("TRƯƠNG HOÀNG TIẾN MINH", BORN_1963)]
+    assert generate_batch(people, GIA_LAI, set()) == ["minhtht", "minhtht15081963"]
+
+
+def test_holders_are_compared_as_addresses_see_names() -> None:
+    # Tân and Tấn give the same letters: the adjacent form would not tell the two people apart.
+    nfd_caps = unicodedata.normalize("NFD", "TRẦN HUỲNH TÂN MINH")
+    got = generate(
+        "Trương Hoàng Tấn Minh", GIA_LAI, {"minhtht"}, born=BORN_1963, holders={"minhtht": nfd_caps}
+    )
+    assert got == "minhtht15081963"
+    holder = NameParts("truong", ("hoang", "tien"), "minh")
+    assert generate(
+        "Trương Hoàng Tiến Minh", GIA_LAI, {"minhtht"}, born=BORN_1963, holders={"minhtht": holder}
+    ) == ("minhtht15081963")
+
+
+@pytest.mark.parametrize(
+    "holders",
+    [None, {}, {"minhtht": None}, {"minhtht": "Quản trị 2"}, {"tienminhth": "Trương Hoàng Tiến Minh"}],
+    ids=["no-holders", "not-listed", "none", "unreadable", "other-address"],
+)
+def test_an_unknown_holder_never_meets_a_condition(holders) -> None:
+    # A reserved name, a unit mailbox, a bare --taken: nothing proves the names are the same.
+    assert generate("Trương Hoàng Tiến Minh", GIA_LAI, {"minhtht"}, holders=holders) == "tienminhth"
+
+
+def test_a_condition_looks_at_the_holders_of_every_earlier_candidate() -> None:
+    rule = compile_rule(
+        ["{given}{s}{m}", "{s}{m}{given}", "{adjacent}{given}{rest} unless same-full-name", "{given}{n:2}"]
+    )
+    holders = {"minhtht": "Nguyễn Văn Minh", "thtminh": "Trương Hoàng Tiến Minh"}
+    taken = {"minhtht", "thtminh"}
+    assert generate("Trương Hoàng Tiến Minh", rule, taken, holders=holders) == "minh2"
+    assert generate("Trương Hoàng Tiến Minh", rule, taken, holders={"minhtht": "Nguyễn Văn Minh"}) == (
+        "tienminhth"
+    )
+
+
+def test_without_the_condition_an_organisation_keeps_the_adjacent_form() -> None:
+    plain = compile_rule(["{given}{s}{m}", "{adjacent}{given}{rest}", "{given}{s}{m}{born:%d%m%Y}"])
+    holders = {"minhtht": "Trương Hoàng Tiến Minh"}
+    assert generate("Trương Hoàng Tiến Minh", plain, {"minhtht"}, holders=holders) == "tienminhth"
+    only_full_name = compile_rule(
+        ["{given}{s}{m}", "{adjacent}{given}{rest} unless same-full-name", "{given}{s}{m}{born:%d%m%Y}"]
+    )
+    holders = {"minhtht": "Trần Huỳnh Tấn Minh"}
+    assert generate("Trương Hoàng Tấn Minh", only_full_name, {"minhtht"}, holders=holders) == "tanminhth"
+
+
+def test_unpadded_day_and_month_as_the_regulation_writes_them() -> None:
+    rule = compile_rule(["{given}{s}{m}", "{given}{s}{m}{born:%-d%-m%Y}"])
+    assert generate("Trương Hoàng Tiến Minh", rule, {"minhtht"}, born=BORN_1963) == "minhtht1581963"
+    assert (
+        generate("Trương Hoàng Tiến Minh", rule, {"minhtht"}, born=dt.date(1973, 11, 20)) == "minhtht20111973"
+    )
+    assert rule_admits("minhtht1581963", "Trương Hoàng Tiến Minh", rule, born=BORN_1963)
+    assert not rule_admits("minhtht15081963", "Trương Hoàng Tiến Minh", rule, born=BORN_1963)
+    every = compile_rule(["{given}{born:%-d.%-m.%-y.%-j}"])
+    assert generate("Nguyễn Văn Minh", every, set(), born=dt.date(2005, 2, 3)) == "minh3.2.5.34"
 
 
 # --- hard names ------------------------------------------------------------------------------------
@@ -145,6 +242,9 @@ def test_all_candidates_taken_names_them_and_the_skipped_ones() -> None:
     message = str(caught.value)
     assert "every candidate address for 'Nguyễn Văn Minh' is taken: minhnv, vanminhn" in message
     assert "no birth date was given" in message
+    assert message.endswith(
+        "a birth date is needed: give it (birth_date in the request, --born on the command line)"
+    )
 
 
 def test_two_word_name_skips_the_adjacent_candidate() -> None:
@@ -178,19 +278,22 @@ def test_batch_treats_earlier_outputs_as_taken() -> None:
 def test_batch_with_birth_dates() -> None:
     people = [
         ("Trần Huỳnh Tấn Minh", None),
-        ("Trần Huỳnh Tấn Minh", None),
+        ("Trương Hoàng Tiến Minh", None),
         ("Trần Huỳnh Tấn Minh", dt.date(1973, 2, 11)),
     ]
-    assert generate_batch(people, GIA_LAI, set()) == ["minhtht", "tanminhth", "minhtht11021973"]
+    assert generate_batch(people, GIA_LAI, set()) == ["minhtht", "tienminhth", "minhtht11021973"]
+    plain = compile_rule(["{given}{s}{m}", "{adjacent}{given}{rest}", "{given}{s}{m}{born:%d%m%Y}"])
+    same = [("Trần Huỳnh Tấn Minh", None), ("Trần Huỳnh Tấn Minh", None), people[2]]
+    assert generate_batch(same, plain, set()) == ["minhtht", "tanminhth", "minhtht11021973"]
 
 
 def test_batch_reports_the_failing_person_and_iter_generate_goes_on() -> None:
     with pytest.raises(NamingError, match="person 2: cannot handle the name 'Nguyễn 2'"):
         generate_batch(["Nguyễn Văn Minh", "Nguyễn 2", "Lê Văn Tám"], GIA_LAI, set())
-    results = list(iter_generate(["Nguyễn Văn Minh", "Nguyễn 2", "Nguyễn Văn Minh"], GIA_LAI, set()))
+    results = list(iter_generate(["Nguyễn Văn Minh", "Nguyễn 2", "Nguyễn Vũ Minh"], GIA_LAI, set()))
     assert results[0] == "minhnv"
     assert isinstance(results[1], NamingError)
-    assert results[2] == "vanminhn"
+    assert results[2] == "vuminhn"
 
 
 def test_tax_office_style_with_unit() -> None:
@@ -272,6 +375,12 @@ def test_rule_admits_rejects_what_the_rule_cannot_give(username: str) -> None:
     assert not rule_admits(username, "Trần Huỳnh Tấn Minh", GIA_LAI, born=dt.date(1973, 2, 11))
 
 
+def test_rule_admits_a_candidate_whatever_its_condition() -> None:
+    # Validation knows no holders: both forms may be right, the diff of `hopthu assign` shows which.
+    for username in ("tienminhth", "minhtht15081963"):
+        assert rule_admits(username, "Trương Hoàng Tiến Minh", GIA_LAI, born=BORN_1963)
+
+
 def test_rule_admits_needs_the_birth_date_for_a_born_candidate() -> None:
     assert not rule_admits("minhtht11021973", "Trần Huỳnh Tấn Minh", GIA_LAI)
 
@@ -317,6 +426,15 @@ BAD_PATTERNS = [
     ([""], "non-empty"),
     ([], "at least one pattern"),
     ("{given}{s}{m}", "list of patterns"),
+    (["{given}{s}{m}", "{adjacent}{given} unless same-nam"], "unknown condition 'same-nam' after 'unless'"),
+    (["{given}{s}{m}", "{adjacent}{given} unless"], "write the condition as 'unless same-full-name'"),
+    (["{given}{s}{m}", "{adjacent}{given} unless same-full-name and same-adjacent"], "write the condition"),
+    (["{given}{s}{m}", "{adjacent}{given} unless same-adjacent or"], "write the condition"),
+    (["{given}{s}{m}", "{adjacent}{given} if same-full-name"], "only 'unless CONDITION' may follow"),
+    (["{given} {s}"], "only 'unless CONDITION' may follow"),
+    (["{adjacent}{given}{rest} unless same-full-name"], "the first candidate has none"),
+    (["{given}{born:%-}"], "%- in .* is not allowed"),
+    (["{given}{born:%-B}"], "%-B in .* is not allowed"),
 ]
 
 
@@ -324,6 +442,17 @@ BAD_PATTERNS = [
 def test_bad_patterns_are_configuration_errors(patterns: list[str], message: str) -> None:
     with pytest.raises(NamingError, match=message):
         compile_rule(patterns)
+
+
+def test_a_bad_pattern_says_which_one_it_is() -> None:
+    with pytest.raises(PatternError, match="unknown condition") as caught:
+        compile_rule(["{given}{s}{m}", "{given}{n:2}", "{adjacent}{given} unless same"])
+    assert caught.value.index == 2
+
+
+def test_conditions_are_for_person_rules() -> None:
+    with pytest.raises(NamingError, match="a unit-mailbox rule cannot use it"):
+        compile_rule(["{initials}", "{slug} unless same-full-name"], agency=True)
 
 
 def test_compiled_rules_are_reused() -> None:

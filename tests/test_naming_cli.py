@@ -16,9 +16,9 @@ def run(*args: str, stdin: str | bytes | None = None):  # -> click.testing.Resul
 
 
 def test_names_as_arguments_one_line_each_later_names_see_earlier_outputs() -> None:
-    result = run("Nguyễn Văn Minh", "Võ Thị Thu An", "Nguyễn Văn Minh")
+    result = run("Nguyễn Văn Minh", "Võ Thị Thu An", "Nguyễn Vũ Minh")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "minhnv\nanvtt\nvanminhn\n"
+    assert result.stdout == "minhnv\nanvtt\nvuminhn\n"
 
 
 def test_taken_option() -> None:
@@ -28,6 +28,54 @@ def test_taken_option() -> None:
     assert (result.exit_code, result.stdout) == (0, "minhtht11021973\n")
 
 
+def test_taken_with_the_holders_full_name_the_gia_lai_examples() -> None:
+    same_name = run(
+        "--taken", "minhtht=Trương Hoàng Tiến Minh", "--born", "1963-08-15", "Trương Hoàng Tiến Minh"
+    )
+    assert (same_name.exit_code, same_name.stdout) == (0, "minhtht15081963\n")
+    same_adjacent = run(
+        "--taken", "minhtht = Trần Huỳnh Tấn Minh", "--born", "1963-08-15", "Trương Hoàng Tấn Minh"
+    )
+    assert (same_adjacent.exit_code, same_adjacent.stdout) == (0, "minhtht15081963\n")
+    different = run("--taken", "MINHTHT=Trần Huỳnh Tấn Minh", "Trương Hoàng Tiến Minh")
+    assert (different.exit_code, different.stdout) == (0, "tienminhth\n")
+
+
+def test_same_full_name_twice_needs_a_birth_date() -> None:
+    result = run("Trương Hoàng Tiến Minh", "Trương Hoàng Tiến Minh")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "argument 2: " in result.stderr
+    assert "minhtht is held by 'Trương Hoàng Tiến Minh', who has the same full name" in result.stderr
+    assert "a birth date is needed" in result.stderr
+    born = run("--born", "1963-08-15", "Trương Hoàng Tiến Minh", "Trương Hoàng Tiến Minh")
+    assert (born.exit_code, born.stdout) == (0, "minhtht\nminhtht15081963\n")
+
+
+def test_a_pattern_with_a_condition_and_an_unpadded_date() -> None:
+    rule = ["--pattern", "{given}{s}{m}", "--pattern", "{adjacent}{given}{rest} unless same-adjacent"]
+    rule += ["--pattern", "{given}{s}{m}{born:%-d%-m%Y}"]
+    result = run(
+        *rule, "--taken", "minhtht=Trần Huỳnh Tấn Minh", "--born", "1963-08-15", "Trương Hoàng Tấn Minh"
+    )
+    assert (result.exit_code, result.stdout) == (0, "minhtht1581963\n")
+    result = run("--pattern", "{given}{s}{m}", "--pattern", "{adjacent}{given} unless same-name", "Lê Văn An")
+    assert result.exit_code == 2
+    assert "unknown condition 'same-name' after 'unless'" in result.stderr
+
+
+def test_a_holder_name_that_cannot_be_handled_is_a_usage_error() -> None:
+    result = run("--taken", "minhtht=Trần Văn 2", "Trương Hoàng Tiến Minh")
+    assert result.exit_code == 2
+    assert "'minhtht=Trần Văn 2': cannot handle the name 'Trần Văn 2'" in result.stderr
+    twice = run(
+        "--taken", "minhtht=Trần Văn Minh", "--taken", "minhtht=Lê Văn Minh", "Trương Hoàng Tiến Minh"
+    )
+    assert twice.exit_code == 2 and "minhtht is given two holders" in twice.stderr
+    agency = run("--agency", "--taken", "snv=Nguyễn Văn Minh", "Sở Nội vụ")
+    assert agency.exit_code == 2 and "with --agency give --taken NAME" in agency.stderr
+
+
 def test_patterns_in_order_and_unit() -> None:
     patterns = ["--pattern", "{s}{m}{given}.{unit}", "--pattern", "{s}{m}{given}.{unit}{n:2}"]
     result = run(*patterns, "--unit", "CTGL", "Nguyễn Văn Minh", "Nguyễn Văn Minh")
@@ -35,9 +83,9 @@ def test_patterns_in_order_and_unit() -> None:
 
 
 def test_stdin_one_name_per_line_blank_lines_answered_with_blank_lines() -> None:
-    result = run(stdin="Nguyễn Văn Minh\n\n  \u200b \r\nNGUYỄN VĂN MINH\r\nK'Rẻm\n")
+    result = run(stdin="Nguyễn Văn Minh\n\n  \u200b \r\nNGUYỄN VŨ MINH\r\nK'Rẻm\n")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "minhnv\n\n\nvanminhn\nremk\n"
+    assert result.stdout == "minhnv\n\n\nvuminhn\nremk\n"
 
 
 def test_bad_names_are_all_reported_with_their_line_and_nothing_is_printed() -> None:

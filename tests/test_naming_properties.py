@@ -134,3 +134,39 @@ def test_any_text_gives_an_address_or_a_naming_error(text: str) -> None:
         assert str(error)
     else:
         assert is_address(username)
+
+
+@settings(max_examples=200)
+@given(full_name, full_name, birth)
+def test_the_adjacent_form_only_when_the_base_holder_differs_in_both_names(
+    words: list[str], holder_words: list[str], born: dt.date | None
+) -> None:
+    name, holder = " ".join(words), " ".join(holder_words)
+    try:
+        base = generate(name, ["{given}{s}{m}"], set())
+        username = generate(name, DEFAULT_RULE, {base}, born=born, holders={base: holder})
+    except NamingError:
+        return  # e.g. a one-word name, or no birth date when one is needed
+    assert username != base and rule_admits(username, name, DEFAULT_RULE, born=born)
+    new, held = parse_name(name), parse_name(holder)
+    try:
+        adjacent_form = generate(name, ["{adjacent}{given}{rest}"], set())
+    except NamingError:
+        adjacent_form = None  # no middle name
+    if username == adjacent_form:
+        assert new != held
+        assert len(held.middles) == 0 or held.middles[-1] != new.middles[-1]
+    else:
+        assert born is not None and username.startswith(base) and username[len(base) :].isdigit()
+
+
+@given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31)))
+def test_birth_dates_are_written_the_same_on_every_platform(born: dt.date) -> None:
+    # The digits follow from the date alone (hopthu formats them itself, never through strftime).
+    rule = compile_rule(["{given}.{born:%d%m%Y}.{born:%-d%-m%Y}.{born:%y%-y}.{born:%j%-j}"])
+    day_of_year = born.timetuple().tm_yday
+    expected = (
+        f"minh.{born.day:02d}{born.month:02d}{born.year}.{born.day}{born.month}{born.year}"
+        f".{born.year % 100:02d}{born.year % 100}.{day_of_year:03d}{day_of_year}"
+    )
+    assert generate("Nguyễn Văn Minh", rule, set(), born=born) == expected

@@ -184,6 +184,19 @@ def test_taken_keeps_every_address_an_account_has_or_had(directory, org):
         mailLocalAddress=["anvtt@bdt.demo.gov.vn", "an.vo@lamdong.gov.vn"],
     )
     assert DirectoryReader(admin).taken(org) == {"anvtt", "an.vo"}
+    assert DirectoryReader(admin).holders(org) == {"anvtt": "Tên anvtt", "an.vo": "Tên anvtt"}
+
+
+def test_holders_name_the_person_behind_every_uid_and_no_one_for_a_unit_mailbox(directory, org):
+    admin = directory.connect(org)
+    add_account(admin, org, "MinhTHT", cn="Trần Huỳnh Tấn Minh")
+    add_account(admin, org, "snv", mailbox=True, cn="Sở Nội vụ")
+    assert admin.modify(dn.person_dn(org, "MinhTHT"), {"uid": [(ldap3.MODIFY_ADD, ["tanminh"])]})
+    read = DirectoryReader(admin)
+
+    holders = read.holders(org)
+    assert holders == {"minhtht": "Trần Huỳnh Tấn Minh", "tanminh": "Trần Huỳnh Tấn Minh", "snv": None}
+    assert holders.keys() == read.taken(org)
 
 
 def test_awkward_names_reach_the_server_escaped_and_are_found_exactly(directory, org):

@@ -5,6 +5,10 @@ first address its organisation's naming rule gives that is not taken — by anot
 name, an earlier account of the same run or (when the caller wires it) the live directory. The reviewer
 then sees the chosen addresses in the diff, one added ``username:`` line per account.
 
+Rules with conditions (``unless same-full-name``) also need to know who holds a taken address: the person
+an earlier account of the run or another ``create`` request gives it to, else the directory's ``cn``
+(when the directory answers with holders, ``DirectoryReader.holders``). A reserved name has no holder.
+
 The file is edited with ruamel.yaml's round-trip mode (comments, order, quotes kept) and the result is
 compared with the original: if anything but the added ``username:`` lines would change (a layout ruamel
 cannot reproduce), the file is left untouched and the problem reported.
@@ -14,7 +18,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterable
+from collections import ChainMap
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +32,7 @@ from hopthu.naming import NamingError, agency_name, generate
 from hopthu.requests import (
     CheckedFile,
     check_tree,
+    holders_by_org,
     person_rule,
     request_files,
     sort_requests,
@@ -36,7 +42,10 @@ from hopthu.requests import (
 # Problems ``assign`` itself resolves; any other error in a file means the file is refused.
 RESOLVED_BY_ASSIGN = frozenset({"username-missing"})
 
-TakenFromDirectory = Callable[[Organisation], frozenset[str]]
+# The usernames in use in the live directory; a Mapping (username → holder's full name, None for a unit
+# mailbox) also says who holds them.
+DirectoryNames = Container[str] | Mapping[str, str | None]
+TakenFromDirectory = Callable[[Organisation], DirectoryNames]
 
 _USERNAME_LINE = re.compile(r"\s*username: (\S+)\n")
 
@@ -81,7 +90,8 @@ def assign_usernames(
             ready.append(item)
     # Every username a request already gives, whether that file is assigned now or not.
     taken = usernames_by_org([*checked, *others])
-    directory_taken: dict[str, frozenset[str]] = {}
+    given_to = holders_by_org([*checked, *others])
+    directory_taken: dict[str, DirectoryNames] = {}
     by_request = {id(item.request): item for item in ready}
     assigned: list[Assignment] = []
     for request in sort_requests(item.request for item in ready if item.request is not None):
@@ -89,14 +99,20 @@ def assign_usernames(
         org = inventory.organisations[request.org]
         if taken_from_directory is not None and org.code not in directory_taken:
             directory_taken[org.code] = taken_from_directory(org)
-        in_use = _InUse(taken[org.code], org.reserved, directory_taken.get(org.code, frozenset()))
+        directory = directory_taken.get(org.code, frozenset())
+        in_use = _InUse(taken[org.code], org.reserved, directory)
+        # Requests before the directory: a pending request is newer than what the directory holds.
+        holders = ChainMap(
+            in_use.given_to, given_to[org.code], directory if isinstance(directory, Mapping) else {}
+        )
         try:
-            names = _names_for(item, org, in_use)
+            names = _names_for(item, org, in_use, holders)
             _write(item, names)
         except _Refused as refusal:
             refused.append(Finding(item.shown, refusal.line, refusal.col, str(refusal), "assign-refused"))
             continue
         taken[org.code].update(username for _, _, username in names)
+        given_to[org.code].update(in_use.given_to)
         assigned += [Assignment(item.path, item.shown, name, username) for _, name, username in names]
     return AssignResult(assigned, refused)
 
@@ -110,15 +126,18 @@ class _Refused(Exception):
 class _InUse:
     """``in`` over the names given by requests, reserved names, the directory and this file's new names."""
 
-    def __init__(self, *sets: set[str] | frozenset[str]) -> None:
+    def __init__(self, *sets: Container[str]) -> None:
         self.sets = sets
         self.new: set[str] = set()
+        self.given_to: dict[str, str] = {}  # this file's new person usernames → full name
 
     def __contains__(self, name: object) -> bool:
         return name in self.new or any(name in names for names in self.sets)
 
 
-def _names_for(item: CheckedFile, org: Organisation, in_use: _InUse) -> list[tuple[int, str, str]]:
+def _names_for(
+    item: CheckedFile, org: Organisation, in_use: _InUse, holders: Mapping[str, str | None]
+) -> list[tuple[int, str, str]]:
     """(account index, name, username) for each account of ``item`` that lacks a username."""
     assert item.request is not None and item.document is not None
     result = []
@@ -138,7 +157,9 @@ def _names_for(item: CheckedFile, org: Organisation, in_use: _InUse) -> list[tup
                     in_use,
                     born=account.birth_date,
                     unit=item.request.unit,
+                    holders=holders,
                 )
+                in_use.given_to[username] = account.full_name
         except NamingError as error:
             line, col = item.document.locate(("accounts", index))
             raise _Refused(f"accounts[{index}]: no username can be generated: {error}", line, col) from None

@@ -15,7 +15,7 @@ from typing import Any
 
 from hopthu.findings import Finding, field_name, render_text, schema_findings, schema_validator, sort_findings
 from hopthu.model import AppGroup, Inventory, Organisation, PasswordPolicy, Requester, Unit
-from hopthu.naming import DEFAULT_RULE, NamingError, compile_rule
+from hopthu.naming import DEFAULT_RULE, NamingError, PatternError, compile_rule
 from hopthu.yamlsafe import Document, YamlError, load
 
 # tools/hopthu/schemas is a link to the top-level schemas/, so a built wheel carries them too.
@@ -208,7 +208,10 @@ def check_organisations(document: Document, shown: str) -> list[Finding]:
         try:
             compile_rule(org.get("naming_rule", DEFAULT_RULE))
         except NamingError as error:
-            finding((*here, "naming_rule"), f"naming_rule: {error}", "inventory-naming-rule")
+            at = (*here, "naming_rule")
+            if isinstance(error, PatternError):
+                at = (*at, error.index)  # the offending pattern's own line
+            finding(at, f"{field_name(at[len(here) :])}: {error}", "inventory-naming-rule")
         for collection in ("units", "app_groups"):
             items = org.get(collection, [])
             for item_index, first in _duplicates(item["code"] for item in items):

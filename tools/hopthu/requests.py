@@ -574,6 +574,21 @@ def usernames_by_org(items: Iterable[CheckedFile]) -> dict[str, set[str]]:
     return taken
 
 
+def holders_by_org(items: Iterable[CheckedFile]) -> dict[str, dict[str, str]]:
+    """Per organisation, the full name of the person each ``create`` request gives a username to.
+
+    Naming rules with conditions (``unless same-full-name``) compare a new person with these holders.
+    """
+    holders: dict[str, dict[str, str]] = defaultdict(dict)
+    for item in items:
+        if not item.intact(("org",)) or item.data.get("kind") != Kind.CREATE:
+            continue
+        for _, account in _accounts(item):
+            if account.get("username") and account.get("type") != "unit":
+                holders[item.data["org"]][account["username"]] = account["full_name"]
+    return holders
+
+
 # --- from checked data to the model ----------------------------------------------------------------
 
 

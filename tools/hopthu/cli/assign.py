@@ -25,7 +25,8 @@ from hopthu.requests import REQUESTS_DIR
 @paths_argument
 @directory_option(
     "Connections file of the live directory (default: $HOPTHU_DIRECTORY): every username it holds "
-    "counts as taken. Without it, only request files and reserved names do."
+    "counts as taken, held by the entry's cn (for rules with 'unless same-full-name'). Without it, only "
+    "request files and reserved names do."
 )
 @click.pass_context
 def assign(ctx: click.Context, paths: tuple[Path, ...], directory_file: Path | None) -> None:
@@ -45,9 +46,10 @@ def assign(ctx: click.Context, paths: tuple[Path, ...], directory_file: Path | N
             return assign_usernames(targets, inventory, repo_root=root)
         with open_session(directory_file) as session:
 
-            def taken(org: Organisation) -> frozenset[str]:
-                """Usernames in use in the live directory (one paged search of uid per organisation)."""
-                return DirectoryReader(session.connection(org.code)).taken(org)
+            def taken(org: Organisation) -> dict[str, str | None]:
+                """Usernames in use in the live directory and their holders' names (one paged search of
+                uid and cn per container and organisation)."""
+                return DirectoryReader(session.connection(org.code)).holders(org)
 
             return assign_usernames(targets, inventory, repo_root=root, taken_from_directory=taken)
 

@@ -15,6 +15,7 @@ from hopthu.naming import (
     compile_rule,
     iter_agency_names,
     iter_generate,
+    parse_name,
 )
 
 
@@ -34,6 +35,37 @@ def _stdin_lines() -> Iterator[str]:
             ) from None
 
 
+def _taken(options: tuple[str, ...], agency: bool) -> tuple[frozenset[str], dict[str, str]]:
+    """``--taken NAME`` and ``--taken NAME=FULL NAME`` → (taken addresses, address → holder's full name)."""
+    taken: set[str] = set()
+    holders: dict[str, str] = {}
+    for option in options:
+        address, equals, holder = option.partition("=")
+        address, holder = address.strip().lower(), holder.strip()
+        taken.add(address)
+        if not equals:
+            continue  # the holder is unknown: no condition on it can be proven
+        if agency:
+            raise click.BadParameter(
+                f"{option!r}: a holder's name is for person names; with --agency give --taken NAME",
+                param_hint="--taken",
+            )
+        try:
+            parse_name(holder)
+        except NamingError as error:
+            raise click.BadParameter(
+                f"{option!r}: {error}; write --taken NAME=FULL NAME (or NAME alone: holder unknown)",
+                param_hint="--taken",
+            ) from None
+        if holders.get(address, holder) != holder:
+            raise click.BadParameter(
+                f"{address} is given two holders ({holders[address]!r} and {holder!r}): give one",
+                param_hint="--taken",
+            )
+        holders[address] = holder
+    return frozenset(taken), holders
+
+
 @click.command("username", short_help="Print the username the naming rule gives for each full name.")
 @click.option(
     "--pattern",
@@ -44,7 +76,13 @@ def _stdin_lines() -> Iterator[str]:
     f"{', '.join(DEFAULT_RULE)}; with --agency {', '.join(AGENCY_DEFAULT_RULE)}.",
 )
 @click.option(
-    "--taken", "taken", multiple=True, metavar="NAME", help="An address already in use (repeatable)."
+    "--taken",
+    "taken",
+    multiple=True,
+    metavar="NAME[=FULL NAME]",
+    help="An address already in use (repeatable), optionally with the full name of its holder: conditions "
+    "such as 'unless same-full-name' compare with it. Without one the holder is unknown, and an unknown "
+    "holder never meets a condition.",
 )
 @click.option(
     "--born",
@@ -71,8 +109,12 @@ def username(
     printed: every problem is reported and the exit status is 1.
 
     \b
-    Example:
-      hopthu username --taken minhtht "Trần Huỳnh Tấn Minh"        → tanminhth
+    Examples (the default rule is Gia Lai's):
+      hopthu username --taken minhtht "Trần Huỳnh Tấn Minh"       → tanminhth
+      hopthu username --taken "minhtht=Trần Huỳnh Tấn Minh" "Trương Hoàng Tiến Minh"
+                                                                 → tienminhth
+      hopthu username --taken "minhtht=Trần Huỳnh Tấn Minh" --born 1963-08-15 "Trương Hoàng Tấn Minh"
+                                        → minhtht15081963 (the same middle name next to the given name)
       hopthu username --agency --pattern 'vhtt{place}' "Phòng Văn hóa và Thông tin huyện Đăk Đoa"
     """
     if agency and (born or unit):
@@ -87,12 +129,13 @@ def username(
     where = "argument" if names else "stdin line"
     lines = list(names) if names else list(_stdin_lines())
     wanted = [(number, line) for number, line in enumerate(lines, 1) if not _is_blank(line)]
-    in_use = frozenset(name.strip().lower() for name in taken)
+    in_use, holders = _taken(taken, agency)
     if agency:
         results = iter_agency_names((line for _, line in wanted), rule, in_use)
     else:
         birth = born.date() if born else None  # type: ignore[attr-defined]
-        results = iter_generate(((line, birth) for _, line in wanted), rule, in_use, unit=unit)
+        people = ((line, birth) for _, line in wanted)
+        results = iter_generate(people, rule, in_use, unit=unit, holders=holders)
 
     answers: dict[int, str] = {}
     problems: list[str] = []

@@ -30,7 +30,7 @@ from hopthu.model import DirectoryAccount, EntryKind, Organisation
 # '*' for the user attributes, plus the operational ones the planner decides on.
 ACCOUNT_ATTRIBUTES = ("*", "pwdReset", "pwdAccountLockedTime", "pwdChangedTime")
 GROUP_ATTRIBUTES = ("cn", "member")
-TAKEN_ATTRIBUTES = ("uid", "mail", "mailLocalAddress")
+TAKEN_ATTRIBUTES = ("uid", "cn", "mail", "mailLocalAddress")
 MATCHED_VALUES = "1.2.826.0.1.3344810.2.3"  # RFC 3876 control OID
 NEVER_READ = frozenset({"userpassword"})  # a hash is still a secret: it never enters a snapshot
 CHUNK = 100  # usernames per OR filter: its answer stays below the servers' usual size limit (500)
@@ -153,16 +153,29 @@ class DirectoryReader:
         """Every name in use in ``org``, lower-cased: every uid value of both containers, and the local
         part of every address an account has or had (``mail``, and ``mailLocalAddress``: the addresses
         kept after a transfer), so that none is ever given to someone else."""
-        taken: set[str] = set()
-        for ou, _kind in _KINDS:
+        return frozenset(name for name, _ in self._names(org))
+
+    def holders(self, org: Organisation) -> dict[str, str | None]:
+        """Every name in use in ``org`` (as ``taken``), with the full name (first ``cn``) of the person
+        who holds it; None for a unit mailbox, whose holder is a unit, not a person.
+
+        ``hopthu assign`` needs the holders for naming rules with conditions (``unless same-full-name``).
+        """
+        return dict(self._names(org))
+
+    def _names(self, org: Organisation) -> Iterator[tuple[str, str | None]]:
+        for ou, kind in _KINDS:
             for entry in self._search(dn.container_dn(org, ou), ldap3.LEVEL, "(uid=*)", TAKEN_ATTRIBUTES):
                 raw = entry["raw_attributes"]
-                taken.update(value.decode("utf-8", "replace").lower() for value in raw.get("uid", ()))
-                for name in ("mail", "mailLocalAddress"):
-                    for value in raw.get(name, ()):
-                        taken.add(value.decode("utf-8", "replace").rpartition("@")[0].lower())
-        taken.discard("")
-        return frozenset(taken)
+                names = raw.get("cn") or ()
+                holder = names[0].decode("utf-8", "replace") if names and kind is EntryKind.PERSON else None
+                for value in raw.get("uid", ()):
+                    yield value.decode("utf-8", "replace").lower(), holder
+                for attribute in ("mail", "mailLocalAddress"):
+                    for value in raw.get(attribute, ()):
+                        local = value.decode("utf-8", "replace").rpartition("@")[0].lower()
+                        if local:
+                            yield local, holder
 
     def _search(
         self, base: str, scope: str, search_filter: str, attributes: tuple[str, ...]
