@@ -26,8 +26,16 @@ import pytest
 import yaml
 
 from hopthu.audit import AuditLog
+from hopthu.cli.codeowners import with_units_section
 from hopthu.inventory import load_inventory
-from sample_requests import BDT_CREATE, BDT_CREATE_PATH
+from sample_requests import (
+    BDT_CREATE,
+    BDT_CREATE_PATH,
+    INVENTORY_FILE,
+    SNV_CREATE,
+    SNV_CREATE_PATH,
+    letm_joins_snv,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 GITLAB_CI_LOCAL = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "gitlab-ci-local"
@@ -276,15 +284,46 @@ def test_merge_request_with_a_broken_request_fails_with_the_located_problem(pipe
 
     # A unit adding a request to another unit's folder: the authors check stops it.
     pipeline.git("checkout", "-q", "-b", "elsewhere", "main")
-    other = NEW_REQUEST.replace("unit: bdt", "unit: snv").replace(
-        "2025-04-02-bdt-cap-moi", "2025-04-02-snv-cap-moi"
-    )
-    pipeline.commit({"requests/binhthuan/snv/2025/2025-04-02-snv-cap-moi.yaml": other}, "x", "letm")
+    pipeline.commit({SNV_CREATE_PATH: SNV_CREATE}, "x", "letm")
     done = pipeline.run("authors", source="merge_request_event", **MERGE_REQUEST)
     assert done.returncode != 0
     (issue,) = json.loads(pipeline.artifact("authors", "gl-code-quality-authors.json").read_text())
-    assert issue["location"]["path"] == "requests/binhthuan/snv/2025/2025-04-02-snv-cap-moi.yaml"
+    assert issue["location"]["path"] == SNV_CREATE_PATH
     assert "letm is not a requester of unit binhthuan/snv" in issue["description"]
+    pipeline.clean()
+
+
+@pytest.mark.slapd
+@pytest.mark.slow
+def test_merge_request_adding_its_author_to_another_unit_is_refused_by_the_authors_job(pipeline):
+    """The requesters are the target branch's: joining a unit in the merge request that asks for it fails."""
+    pipeline.git("checkout", "-q", "-b", "letm-joins-snv", "main")
+    inventory = letm_joins_snv((pipeline.repo / INVENTORY_FILE).read_text(encoding="utf-8"))
+    (pipeline.repo / INVENTORY_FILE).write_text(inventory, encoding="utf-8")
+    codeowners = pipeline.repo / ".gitlab/CODEOWNERS"
+    owners = with_units_section(
+        codeowners.read_text(encoding="utf-8"), load_inventory(pipeline.repo / "inventory")
+    )
+    pipeline.commit({".gitlab/CODEOWNERS": owners, SNV_CREATE_PATH: SNV_CREATE}, "letm asks for snv", "letm")
+    done = pipeline.run("authors", source="merge_request_event", **MERGE_REQUEST)
+    assert done.returncode != 0
+    issues = json.loads(pipeline.artifact("authors", "gl-code-quality-authors.json").read_text())
+    found = {(issue["location"]["path"], issue["check_name"]) for issue in issues}
+    assert found == {
+        (SNV_CREATE_PATH, "hopthu/author-not-requester"),
+        (INVENTORY_FILE, "hopthu/author-not-requester"),
+        (".gitlab/CODEOWNERS", "hopthu/author-not-requester"),
+        (INVENTORY_FILE, "hopthu/requesters-with-requests"),
+    }
+    pipeline.clean()
+
+    # IT staff pushing the same change: the requesters and the request still go in two merge requests.
+    it = {**MERGE_REQUEST, "GITLAB_USER_LOGIN": "hoang.it", "HOPTHU_IT_LOGINS": "hoang.it"}
+    done = pipeline.run("authors", source="merge_request_event", **it)
+    assert done.returncode != 0
+    (issue,) = json.loads(pipeline.artifact("authors", "gl-code-quality-authors.json").read_text())
+    assert issue["check_name"] == "hopthu/requesters-with-requests"
+    assert "changes the requesters of unit binhthuan/snv" in issue["description"]
     pipeline.clean()
 
 
