@@ -75,9 +75,20 @@ def _rule_ifs(job: dict) -> list[str]:
 
 def test_jobs_run_on_debian_python_and_merge_request_jobs_only_on_merge_requests(ci):
     assert ci["default"]["image"] == "python:3.11-slim-bookworm"
-    for name in ("lint", "validate", "authors", "plan"):
+    for name in ("lint", "authors", "plan"):
         assert ci[name]["extends"] == ".merge_request"
     assert _rule_ifs(ci[".merge_request"]) == ['$CI_PIPELINE_SOURCE == "merge_request_event"']
+
+
+def test_validate_runs_on_merge_requests_against_the_target_and_on_the_default_branch(ci):
+    """GitLab's Code Quality widget compares with the target branch's report: the default branch makes one."""
+    validate = ci["validate"]
+    assert _rule_ifs(validate) == [
+        '$CI_PIPELINE_SOURCE == "merge_request_event"',
+        '$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_PIPELINE_SOURCE != "schedule"',
+    ]
+    assert validate["rules"][0]["variables"]["HOPTHU_BASE"] == "origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"
+    assert "variables" not in validate["rules"][1]  # no --base on the default branch
 
 
 def test_apply_runs_once_at_a_time_on_the_default_branch_as_production(ci):
@@ -332,10 +343,18 @@ def test_merge_request_adding_its_author_to_another_unit_is_refused_by_the_autho
 def test_merged_request_is_applied_by_the_default_branch_pipeline_and_drift_is_checked(pipeline):
     pipeline.git("checkout", "-q", "main")
     pipeline.git("merge", "-q", "--no-ff", "them-baopq", "-m", "Merge branch 'them-baopq'")
+    # The reports kept from the merge-request runs must not pass for the default branch's.
+    shutil.rmtree(pipeline.repo / ".gitlab-ci-local" / "artifacts", ignore_errors=True)
     done = pipeline.run(source="push", CI_COMMIT_BRANCH="main")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "PASS  apply" in done.stdout and "validate" not in done.stdout  # merge-request jobs stay out
+    assert "PASS  apply" in done.stdout and "PASS  validate" in done.stdout
+    jobs = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}  # each job's lines
+    assert "validate" in jobs and not jobs & {"lint", "authors", "plan"}  # merge-request jobs stay out
     assert "apply environment: { name: production }" in done.stdout
+    # The default branch's Code Quality report, what GitLab compares each merge request's report with.
+    assert json.loads(pipeline.artifact("validate", "gl-code-quality-report.json").read_text()) == []
+    junit = ET.parse(pipeline.artifact("validate", "validate-junit.xml")).getroot()
+    assert int(junit.get("tests")) == len(list((pipeline.repo / "requests").rglob("*.yaml")))
 
     conn = pipeline.server.connect("binhthuan")
     conn.search("dc=binhthuan,dc=gov,dc=vn", "(uid=baopq)", attributes=["cn", "mail"])

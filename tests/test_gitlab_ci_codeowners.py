@@ -122,15 +122,16 @@ def test_a_requester_change_is_a_name_or_e_mail_added_or_removed_in_a_unit():
 
 def test_requesters_and_requests_together_give_one_finding_per_changed_unit():
     changes = {("binhthuan", "snv"): "added Trần Thị Mỹ Lệ <letm@bdt.binhthuan.gov.vn>"}
-    where = {("binhthuan", "snv"): (INVENTORY_FILE, 57, 9)}
+    where = {("binhthuan", "snv"): (INVENTORY_FILE, 57, 9, "hopthu_organisations[0].units[1].requesters")}
     assert together_findings(changes, [INVENTORY_FILE], where, INVENTORY_FILE) == []  # inventory alone
     assert together_findings({}, [INVENTORY_FILE, SNV_CREATE_PATH], where, INVENTORY_FILE) == []
     (finding,) = together_findings(changes, [INVENTORY_FILE, SNV_CREATE_PATH], where, INVENTORY_FILE)
-    assert (finding.path, finding.line, finding.col, finding.rule) == (
+    assert (finding.path, finding.line, finding.col, finding.rule, finding.field) == (
         INVENTORY_FILE,
         57,
         9,
         "requesters-with-requests",
+        "hopthu_organisations[0].units[1].requesters",
     )
     assert "changes the requesters of unit binhthuan/snv" in finding.message
     assert SNV_CREATE_PATH in finding.message and "split it in two" in finding.message

@@ -147,6 +147,7 @@ def parse_inventory(
                         f"{variable} is also defined in {earlier[0]}: Ansible keeps only one of them; "
                         "define it in one file",
                         "inventory-duplicate-variable",
+                        field=variable,
                     )
                 )
             elif variable == ORGANISATIONS_VAR:
@@ -178,13 +179,14 @@ def parse_inventory(
     return Inventory({org.code: org for org in organisations}, path=directory)
 
 
-def unit_locations(path: Path) -> dict[tuple[str, str], tuple[str, int, int]]:
-    """(org code, unit code) → (file, line, col) of the unit's ``requesters`` in the inventory at ``path``.
+def unit_locations(path: Path) -> dict[tuple[str, str], tuple[str, int, int, str]]:
+    """(org code, unit code) → (file, line, col, field path) of the unit's ``requesters`` in the inventory
+    at ``path``.
 
     For messages about a unit; best effort: a file that cannot be read or parsed locates nothing (loading
     the inventory reports why).
     """
-    locations: dict[tuple[str, str], tuple[str, int, int]] = {}
+    locations: dict[tuple[str, str], tuple[str, int, int, str]] = {}
     for file in variable_files(inventory_dir(Path(path))):
         text = _read_text(file, [])
         document = _parse_variables(str(file), text, []) if text is not None else None
@@ -196,7 +198,13 @@ def unit_locations(path: Path) -> dict[tuple[str, str], tuple[str, int, int]]:
             for unit_index, unit in enumerate(units if isinstance(units, list) else []):
                 if isinstance(unit, dict) and "code" in unit and "code" in org:
                     where = (ORGANISATIONS_VAR, index, "units", unit_index, "requesters")
-                    locations[(str(org["code"]), str(unit["code"]))] = (str(file), *document.locate(where))
+                    line, col = document.locate(where)
+                    locations[(str(org["code"]), str(unit["code"]))] = (
+                        str(file),
+                        line,
+                        col,
+                        field_name(where),
+                    )
     return locations
 
 
@@ -236,7 +244,7 @@ def check_organisations(document: Document, shown: str) -> list[Finding]:
 
     def finding(path: tuple[str | int, ...], message: str, rule: str) -> None:
         line, col = document.locate(path)
-        findings.append(Finding(shown, line, col, message, rule))
+        findings.append(Finding(shown, line, col, message, rule, field=field_name(path)))
 
     organisations = document.data[ORGANISATIONS_VAR]
     base = (ORGANISATIONS_VAR,)

@@ -152,7 +152,7 @@ def _person(requester: tuple[str, str]) -> str:
 def together_findings(
     changes: Mapping[tuple[str, str], str],
     changed: Iterable[str],
-    locations: Mapping[tuple[str, str], tuple[str, int, int]],
+    locations: Mapping[tuple[str, str], tuple[str, int, int, str]],
     fallback: str,
 ) -> list[Finding]:
     """Requesters and requests changed in one merge request: a finding per unit whose requesters change.
@@ -167,7 +167,7 @@ def together_findings(
     shown = ", ".join(requests[:3]) + (f" and {len(requests) - 3} more" if len(requests) > 3 else "")
     findings = []
     for (org, unit), what in changes.items():
-        path, line, col = locations.get((org, unit), (fallback, 1, 1))
+        path, line, col, field = locations.get((org, unit), (fallback, 1, 1, f"{org}/{unit}"))
         findings.append(
             Finding(
                 path,
@@ -177,6 +177,7 @@ def together_findings(
                 f"files ({shown}): split it in two, first the inventory change, then, once it is merged, "
                 "the requests",
                 "requesters-with-requests",
+                field=field,
             )
         )
     return findings
