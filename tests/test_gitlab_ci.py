@@ -4,6 +4,8 @@ gitlab-ci-local (npm, pinned 4.73.0, installed by scripts/install-gitlab-ci-loca
 in the shell (--force-shell-executor) of a temporary git repository holding a copy of this tree, with a
 bare "origin" for the target branch; HOPTHU_CI_VENV makes the jobs use this virtualenv instead of installing.
 The directory is a private slapd; the bind passwords reach the jobs as CI variables (GitLab: masked ones).
+GitLab's API, which the apply asks for the merge request of the commit, is a local stand-in on 127.0.0.1
+(tests/gitlab_standin.py) that answers the two calls hopthu makes.
 
 What gitlab-ci-local cannot run is checked on the file instead: resource_group (it validates the key but
 does not serialise jobs), environments (it prints them), protected and masked variables (GitLab settings),
@@ -25,6 +27,7 @@ import ldap3
 import pytest
 import yaml
 
+from gitlab_standin import GitLabStandIn, approvals, merge_request
 from hopthu.audit import AuditLog
 from hopthu.cli.codeowners import with_units_section
 from hopthu.inventory import load_inventory
@@ -32,6 +35,7 @@ from sample_requests import (
     BDT_CREATE,
     BDT_CREATE_PATH,
     INVENTORY_FILE,
+    SECOND_ACCOUNT,
     SNV_CREATE,
     SNV_CREATE_PATH,
     letm_joins_snv,
@@ -132,7 +136,8 @@ def test_no_job_script_touches_a_secret_variable(ci):
             line for key in ("before_script", "script") for line in job.get(key, []) if isinstance(line, str)
         ]
         for line in lines:
-            assert "PASSWORD" not in line and "set -x" not in line and "printenv" not in line, (name, line)
+            assert "PASSWORD" not in line and "TOKEN" not in line, (name, line)
+            assert "set -x" not in line and "printenv" not in line, (name, line)
 
 
 # --- the pipelines, run locally --------------------------------------------------------------------
@@ -161,6 +166,7 @@ class Pipeline:
         # No password in the file: the jobs get them as CI variables (masked, protected on GitLab).
         self.connections.write_text(json.dumps({"uri": info["uri"], "organisations": organisations}))
         self.secrets = {code: server.bind_password(code) for code in organisations}
+        self.watched: list[str] = []  # other secrets the jobs get, never to be seen in a log
         self.logs: list[str] = []
 
     def git(self, *args: str, author: str = "it") -> str:
@@ -213,8 +219,8 @@ class Pipeline:
             p.read_text(errors="replace") for p in (self.repo / ".gitlab-ci-local" / "output").glob("*.log")
         ]
         self.logs += logs
-        for secret in self.secrets.values():
-            assert secret not in "\n".join(logs), "a bind password reached the job logs"
+        for secret in [*self.secrets.values(), *self.watched]:
+            assert secret not in "\n".join(logs), "a bind password or token reached the job logs"
         return done
 
     def artifact(self, job: str, name: str) -> Path:
@@ -338,14 +344,42 @@ def test_merge_request_adding_its_author_to_another_unit_is_refused_by_the_autho
     pipeline.clean()
 
 
+# The merge request's look-up (hopthu.gitlab) asks a local stand-in for GitLab's API, tests/gitlab_standin.py.
+GITLAB_TOKEN = "glpat-Hq3Zr8Xw2Lk7Vn9Pt4Ms"  # a made-up project access token
+PROJECT_URL = "https://gitlab.example.vn/cntt/hopthu"
+GITLAB = {"CI_PROJECT_ID": "42", "CI_PROJECT_PATH": "cntt/hopthu", "CI_PROJECT_URL": PROJECT_URL}
+
+
+def records_of(pipeline, request_id: str) -> list[dict]:
+    records = [r for r in AuditLog(pipeline.state / "audit.jsonl").records() if r["request"] == request_id]
+    assert records
+    return records
+
+
 @pytest.mark.slapd
 @pytest.mark.slow
 def test_merged_request_is_applied_by_the_default_branch_pipeline_and_drift_is_checked(pipeline):
     pipeline.git("checkout", "-q", "main")
     pipeline.git("merge", "-q", "--no-ff", "them-baopq", "-m", "Merge branch 'them-baopq'")
+    merge_commit = pipeline.git("rev-parse", "HEAD").strip()
+    gitlab = GitLabStandIn(
+        token=GITLAB_TOKEN,
+        merge_requests={merge_commit: [merge_request(7, merge_commit, "letm", "hoang.it", PROJECT_URL)]},
+        approvals={7: approvals("hoang.it")},
+    )
+    pipeline.watched.append(GITLAB_TOKEN)
     # The reports kept from the merge-request runs must not pass for the default branch's.
     shutil.rmtree(pipeline.repo / ".gitlab-ci-local" / "artifacts", ignore_errors=True)
-    done = pipeline.run(source="push", CI_COMMIT_BRANCH="main")
+    try:
+        done = pipeline.run(
+            source="push",
+            CI_COMMIT_BRANCH="main",
+            CI_API_V4_URL=gitlab.url,
+            HOPTHU_GITLAB_TOKEN=GITLAB_TOKEN,
+            **GITLAB,
+        )
+    finally:
+        gitlab.stop()
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS  apply" in done.stdout and "PASS  validate" in done.stdout
     jobs = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}  # each job's lines
@@ -363,6 +397,23 @@ def test_merged_request_is_applied_by_the_default_branch_pipeline_and_drift_is_c
     outcome = log.ledger().outcomes["2025-04-02-bdt-cap-moi"]
     assert outcome.result == "applied"
     assert pipeline.artifact("apply", "audit-head.txt").read_text().strip() == str(log.head())
+    # Every record of the apply names the merge request, its author and approvers, as GitLab's API says.
+    for record in records_of(pipeline, "2025-04-02-bdt-cap-moi"):
+        assert record["ci"]["merge_request"] == {
+            "iid": 7,
+            "url": f"{PROJECT_URL}/-/merge_requests/7",
+            "author": "letm",
+            "merged_by": "hoang.it",
+            "approved_by": ["hoang.it"],
+            "source": "api",
+        }
+        assert record["ci"]["merge_request_lookup"] == "found"
+    assert [seen.path for seen in gitlab.seen] == [
+        f"/api/v4/projects/42/repository/commits/{merge_commit}/merge_requests",
+        "/api/v4/projects/42/merge_requests/7/approvals",
+    ]
+    assert "merge_request_lookup: found" in done.stdout  # the job log says what was recorded
+    assert GITLAB_TOKEN.encode() not in (pipeline.state / "audit.jsonl").read_bytes()
     pipeline.clean()
 
     scheduled = pipeline.run(source="schedule", CI_COMMIT_BRANCH="main")
@@ -375,3 +426,50 @@ def test_merged_request_is_applied_by_the_default_branch_pipeline_and_drift_is_c
     drifted = pipeline.run(source="schedule", CI_COMMIT_BRANCH="main")
     assert drifted.returncode != 0
     assert "binhthuan/baopq: attribute title" in drifted.stdout
+
+
+@pytest.mark.slapd
+@pytest.mark.slow
+def test_an_apply_whose_merge_request_cannot_be_looked_up_still_applies_and_says_why(pipeline):
+    pipeline.git("checkout", "-q", "-b", "them-nhunglth", "main")
+    request = NEW_REQUEST.split("accounts:\n")[0].replace("2025-04-02", "2025-04-03")
+    path = REQUEST.replace("2025-04-02", "2025-04-03")
+    pipeline.commit({path: request + "accounts:\n" + SECOND_ACCOUNT}, "Cấp mới nhunglth", author="letm")
+    pipeline.git("checkout", "-q", "main")
+    message = (
+        "Merge branch 'them-nhunglth' into 'main'\n\nCấp mới: Lê Thị Hồng Nhung\n\n"
+        "See merge request cntt/hopthu!8"
+    )
+    pipeline.git("merge", "-q", "--no-ff", "them-nhunglth", "-m", message)
+    down = GitLabStandIn(token=GITLAB_TOKEN)
+    down.stop()  # nothing listens there any more: GitLab's API is down
+    pipeline.watched.append(GITLAB_TOKEN)
+    done = pipeline.run(
+        source="push",
+        CI_COMMIT_BRANCH="main",
+        CI_COMMIT_MESSAGE=message,
+        CI_API_V4_URL=down.url,
+        HOPTHU_GITLAB_TOKEN=GITLAB_TOKEN,
+        **GITLAB,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    conn = pipeline.server.connect("binhthuan")
+    assert conn.search("dc=binhthuan,dc=gov,dc=vn", "(uid=nhunglth)")  # applied all the same
+    conn.unbind()
+    for record in records_of(pipeline, "2025-04-03-bdt-cap-moi"):
+        ci = record["ci"]
+        # What the merge commit's message claims, and why nobody's names are there.
+        assert ci["merge_request"] == {
+            "iid": 8,
+            "url": f"{PROJECT_URL}/-/merge_requests/8",
+            "author": None,
+            "merged_by": None,
+            "approved_by": None,
+            "source": "commit message",
+        }
+        assert ci["merge_request_lookup"] == "api-error"
+        assert "Connection refused" in ci["merge_request_lookup_error"]
+    warning = "the audit records do not name the merge request and its approvers: api-error: GET /projects/42"
+    assert warning in done.stdout + done.stderr
+    assert GITLAB_TOKEN.encode() not in (pipeline.state / "audit.jsonl").read_bytes()
+    pipeline.clean()
