@@ -37,3 +37,24 @@ SECOND_ACCOUNT = """\
     phone: "0912 345 778"
     services: [email]
 """
+
+# The same person asking for a mailbox in another unit's folder (snv): letm is bdt's requester only.
+SNV_CREATE_PATH = "requests/binhthuan/snv/2025/2025-04-02-snv-cap-moi.yaml"
+SNV_CREATE = BDT_CREATE.replace("unit: bdt", "unit: snv").replace(
+    "2025-04-02-bdt-cap-moi", "2025-04-02-snv-cap-moi"
+)
+
+INVENTORY_FILE = "inventory/group_vars/all/hopthu.yml"
+_SNV_LAST_REQUESTER = "            email: thanhlv@snv.binhthuan.gov.vn\n"
+
+
+def letm_joins_snv(inventory_text: str) -> str:
+    """The inventory with letm (bdt's requester) added to the requesters of unit snv too."""
+    assert _SNV_LAST_REQUESTER in inventory_text
+    return inventory_text.replace(
+        _SNV_LAST_REQUESTER,
+        _SNV_LAST_REQUESTER
+        + "          - name: Trần Thị Mỹ Lệ\n"
+        + "            position: Chánh Văn phòng\n"
+        + "            email: letm@bdt.binhthuan.gov.vn\n",
+    )

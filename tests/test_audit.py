@@ -25,6 +25,7 @@ from hopthu.audit import (
     line_hash,
     record_hash,
 )
+from hopthu.gitlab import MergeRequestLookup
 
 T0 = dt.datetime(2025, 3, 3, 8, 0, tzinfo=dt.UTC)
 
@@ -484,22 +485,20 @@ def test_a_later_success_clears_a_failure(log_path: Path) -> None:
 
 def test_ci_context_from_gitlab_variables() -> None:
     env = {
-        "CI_MERGE_REQUEST_IID": "42",
-        "CI_MERGE_REQUEST_PROJECT_URL": "https://gitlab.example.vn/cntt/hopthu",
-        "HOPTHU_APPROVED_BY": "lan.nt, hung.pv ,",
         "CI_PIPELINE_ID": "1001",
         "CI_JOB_URL": "https://gitlab.example.vn/cntt/hopthu/-/jobs/7",
         "GITLAB_USER_LOGIN": "lan.nt",
     }
-    assert ci_context(env) == {
-        "merge_request": "42",
-        "merge_request_url": "https://gitlab.example.vn/cntt/hopthu/-/merge_requests/42",
-        "approved_by": ["lan.nt", "hung.pv"],
+    lookup = MergeRequestLookup("no-token", error="HOPTHU_GITLAB_TOKEN is not set")
+    assert ci_context(env, lookup) == {
         "pipeline_id": "1001",
         "job_url": "https://gitlab.example.vn/cntt/hopthu/-/jobs/7",
         "user": "lan.nt",
+        "merge_request": None,
+        "merge_request_lookup": "no-token",
+        "merge_request_lookup_error": "HOPTHU_GITLAB_TOKEN is not set",
     }
-    assert ci_context({"HOME": "/root", "CI": "true"}) is None
+    assert ci_context({"HOME": "/root", "CI": "true"}, None) is None
 
 
 def test_commit_comes_from_ci_or_git(tmp_path: Path) -> None:

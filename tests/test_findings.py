@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 
@@ -12,7 +13,14 @@ from hopthu.findings import Finding, field_name, render, schema_findings
 from hopthu.yamlsafe import load
 
 FINDINGS = [
-    Finding("requests/a.yaml", 3, 5, "accounts[0]: missing required field 'phone'", "schema-required"),
+    Finding(
+        "requests/a.yaml",
+        3,
+        5,
+        "accounts[0]: missing required field 'phone'",
+        "schema-required",
+        field="accounts[0].phone",
+    ),
     Finding("requests/a.yaml", 9, 1, "duplicate key 'id' (first on line 1)", "yaml-duplicate-key"),
     Finding("requests/b.yaml", 1, 1, "no such file", "file-missing", severity="warning"),
 ]
@@ -36,7 +44,9 @@ def test_json_holds_every_field():
         "message": "accounts[0]: missing required field 'phone'",
         "rule": "schema-required",
         "severity": "error",
+        "field": "accounts[0].phone",
     }
+    assert data[1]["field"] is None  # a YAML syntax error has no field
     assert [Finding(**item) for item in data] == FINDINGS
 
 
@@ -70,12 +80,35 @@ def test_codequality_has_the_keys_gitlab_requires():
     assert issues[0]["severity"] == "major" and issues[2]["severity"] == "minor"
 
 
+def _prints(findings: list[Finding]) -> list[str]:
+    return [issue["fingerprint"] for issue in json.loads(render("codequality", findings))]
+
+
 def test_codequality_fingerprints_are_stable_and_distinct():
     twice = [FINDINGS[0], FINDINGS[0], *FINDINGS[1:]]
-    first = [issue["fingerprint"] for issue in json.loads(render("codequality", twice))]
-    again = [issue["fingerprint"] for issue in json.loads(render("codequality", twice))]
-    assert first == again
+    first = _prints(twice)
+    assert first == _prints(twice)
     assert len(set(first)) == len(first)
+
+
+def test_a_fingerprint_is_rule_file_and_field_not_line_nor_message():
+    (moved,) = _prints([dataclasses.replace(FINDINGS[0], line=30, col=1, message="reworded")])
+    assert moved == _prints(FINDINGS)[0]
+    other_field = dataclasses.replace(FINDINGS[0], field="accounts[1].phone")
+    other_rule = dataclasses.replace(FINDINGS[0], rule="schema-type")
+    other_file = dataclasses.replace(FINDINGS[0], path="requests/b.yaml")
+    assert len(set(_prints([FINDINGS[0], other_field, other_rule, other_file]))) == 4
+
+
+def test_findings_without_a_field_are_told_apart_in_file_order():
+    """Two YAML errors of one rule in one file: the first keeps its print when another comes below."""
+    first = Finding("requests/a.yaml", 4, 1, "duplicate key 'id' (first on line 1)", "yaml-duplicate-key")
+    second = dataclasses.replace(first, line=9, message="duplicate key 'org' (first on line 2)")
+    below = dataclasses.replace(first, line=20, message="duplicate key 'unit' (first on line 3)")
+    alone = _prints([first])
+    pair = _prints([second, first])  # the order given does not matter, the file's order does
+    assert pair[1] == alone[0] and pair[0] != alone[0]
+    assert _prints([first, second, below])[:2] == pair[::-1]
 
 
 def test_field_names_read_like_paths():

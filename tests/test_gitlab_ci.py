@@ -4,6 +4,8 @@ gitlab-ci-local (npm, pinned 4.73.0, installed by scripts/install-gitlab-ci-loca
 in the shell (--force-shell-executor) of a temporary git repository holding a copy of this tree, with a
 bare "origin" for the target branch; HOPTHU_CI_VENV makes the jobs use this virtualenv instead of installing.
 The directory is a private slapd; the bind passwords reach the jobs as CI variables (GitLab: masked ones).
+GitLab's API, which the apply asks for the merge request of the commit, is a local stand-in on 127.0.0.1
+(tests/gitlab_standin.py) that answers the two calls hopthu makes.
 
 What gitlab-ci-local cannot run is checked on the file instead: resource_group (it validates the key but
 does not serialise jobs), environments (it prints them), protected and masked variables (GitLab settings),
@@ -25,9 +27,19 @@ import ldap3
 import pytest
 import yaml
 
+from gitlab_standin import GitLabStandIn, approvals, merge_request
 from hopthu.audit import AuditLog
+from hopthu.cli.codeowners import with_units_section
 from hopthu.inventory import load_inventory
-from sample_requests import BDT_CREATE, BDT_CREATE_PATH
+from sample_requests import (
+    BDT_CREATE,
+    BDT_CREATE_PATH,
+    INVENTORY_FILE,
+    SECOND_ACCOUNT,
+    SNV_CREATE,
+    SNV_CREATE_PATH,
+    letm_joins_snv,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 GITLAB_CI_LOCAL = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "gitlab-ci-local"
@@ -67,9 +79,20 @@ def _rule_ifs(job: dict) -> list[str]:
 
 def test_jobs_run_on_debian_python_and_merge_request_jobs_only_on_merge_requests(ci):
     assert ci["default"]["image"] == "python:3.11-slim-bookworm"
-    for name in ("lint", "validate", "authors", "plan"):
+    for name in ("lint", "authors", "plan"):
         assert ci[name]["extends"] == ".merge_request"
     assert _rule_ifs(ci[".merge_request"]) == ['$CI_PIPELINE_SOURCE == "merge_request_event"']
+
+
+def test_validate_runs_on_merge_requests_against_the_target_and_on_the_default_branch(ci):
+    """GitLab's Code Quality widget compares with the target branch's report: the default branch makes one."""
+    validate = ci["validate"]
+    assert _rule_ifs(validate) == [
+        '$CI_PIPELINE_SOURCE == "merge_request_event"',
+        '$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH && $CI_PIPELINE_SOURCE != "schedule"',
+    ]
+    assert validate["rules"][0]["variables"]["HOPTHU_BASE"] == "origin/$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"
+    assert "variables" not in validate["rules"][1]  # no --base on the default branch
 
 
 def test_apply_runs_once_at_a_time_on_the_default_branch_as_production(ci):
@@ -113,7 +136,8 @@ def test_no_job_script_touches_a_secret_variable(ci):
             line for key in ("before_script", "script") for line in job.get(key, []) if isinstance(line, str)
         ]
         for line in lines:
-            assert "PASSWORD" not in line and "set -x" not in line and "printenv" not in line, (name, line)
+            assert "PASSWORD" not in line and "TOKEN" not in line, (name, line)
+            assert "set -x" not in line and "printenv" not in line, (name, line)
 
 
 # --- the pipelines, run locally --------------------------------------------------------------------
@@ -142,6 +166,7 @@ class Pipeline:
         # No password in the file: the jobs get them as CI variables (masked, protected on GitLab).
         self.connections.write_text(json.dumps({"uri": info["uri"], "organisations": organisations}))
         self.secrets = {code: server.bind_password(code) for code in organisations}
+        self.watched: list[str] = []  # other secrets the jobs get, never to be seen in a log
         self.logs: list[str] = []
 
     def git(self, *args: str, author: str = "it") -> str:
@@ -194,8 +219,8 @@ class Pipeline:
             p.read_text(errors="replace") for p in (self.repo / ".gitlab-ci-local" / "output").glob("*.log")
         ]
         self.logs += logs
-        for secret in self.secrets.values():
-            assert secret not in "\n".join(logs), "a bind password reached the job logs"
+        for secret in [*self.secrets.values(), *self.watched]:
+            assert secret not in "\n".join(logs), "a bind password or token reached the job logs"
         return done
 
     def artifact(self, job: str, name: str) -> Path:
@@ -276,16 +301,59 @@ def test_merge_request_with_a_broken_request_fails_with_the_located_problem(pipe
 
     # A unit adding a request to another unit's folder: the authors check stops it.
     pipeline.git("checkout", "-q", "-b", "elsewhere", "main")
-    other = NEW_REQUEST.replace("unit: bdt", "unit: snv").replace(
-        "2025-04-02-bdt-cap-moi", "2025-04-02-snv-cap-moi"
-    )
-    pipeline.commit({"requests/binhthuan/snv/2025/2025-04-02-snv-cap-moi.yaml": other}, "x", "letm")
+    pipeline.commit({SNV_CREATE_PATH: SNV_CREATE}, "x", "letm")
     done = pipeline.run("authors", source="merge_request_event", **MERGE_REQUEST)
     assert done.returncode != 0
     (issue,) = json.loads(pipeline.artifact("authors", "gl-code-quality-authors.json").read_text())
-    assert issue["location"]["path"] == "requests/binhthuan/snv/2025/2025-04-02-snv-cap-moi.yaml"
+    assert issue["location"]["path"] == SNV_CREATE_PATH
     assert "letm is not a requester of unit binhthuan/snv" in issue["description"]
     pipeline.clean()
+
+
+@pytest.mark.slapd
+@pytest.mark.slow
+def test_merge_request_adding_its_author_to_another_unit_is_refused_by_the_authors_job(pipeline):
+    """The requesters are the target branch's: joining a unit in the merge request that asks for it fails."""
+    pipeline.git("checkout", "-q", "-b", "letm-joins-snv", "main")
+    inventory = letm_joins_snv((pipeline.repo / INVENTORY_FILE).read_text(encoding="utf-8"))
+    (pipeline.repo / INVENTORY_FILE).write_text(inventory, encoding="utf-8")
+    codeowners = pipeline.repo / ".gitlab/CODEOWNERS"
+    owners = with_units_section(
+        codeowners.read_text(encoding="utf-8"), load_inventory(pipeline.repo / "inventory")
+    )
+    pipeline.commit({".gitlab/CODEOWNERS": owners, SNV_CREATE_PATH: SNV_CREATE}, "letm asks for snv", "letm")
+    done = pipeline.run("authors", source="merge_request_event", **MERGE_REQUEST)
+    assert done.returncode != 0
+    issues = json.loads(pipeline.artifact("authors", "gl-code-quality-authors.json").read_text())
+    found = {(issue["location"]["path"], issue["check_name"]) for issue in issues}
+    assert found == {
+        (SNV_CREATE_PATH, "hopthu/author-not-requester"),
+        (INVENTORY_FILE, "hopthu/author-not-requester"),
+        (".gitlab/CODEOWNERS", "hopthu/author-not-requester"),
+        (INVENTORY_FILE, "hopthu/requesters-with-requests"),
+    }
+    pipeline.clean()
+
+    # IT staff pushing the same change: the requesters and the request still go in two merge requests.
+    it = {**MERGE_REQUEST, "GITLAB_USER_LOGIN": "hoang.it", "HOPTHU_IT_LOGINS": "hoang.it"}
+    done = pipeline.run("authors", source="merge_request_event", **it)
+    assert done.returncode != 0
+    (issue,) = json.loads(pipeline.artifact("authors", "gl-code-quality-authors.json").read_text())
+    assert issue["check_name"] == "hopthu/requesters-with-requests"
+    assert "changes the requesters of unit binhthuan/snv" in issue["description"]
+    pipeline.clean()
+
+
+# The merge request's look-up (hopthu.gitlab) asks a local stand-in for GitLab's API, tests/gitlab_standin.py.
+GITLAB_TOKEN = "glpat-Hq3Zr8Xw2Lk7Vn9Pt4Ms"  # a made-up project access token
+PROJECT_URL = "https://gitlab.example.vn/cntt/hopthu"
+GITLAB = {"CI_PROJECT_ID": "42", "CI_PROJECT_PATH": "cntt/hopthu", "CI_PROJECT_URL": PROJECT_URL}
+
+
+def records_of(pipeline, request_id: str) -> list[dict]:
+    records = [r for r in AuditLog(pipeline.state / "audit.jsonl").records() if r["request"] == request_id]
+    assert records
+    return records
 
 
 @pytest.mark.slapd
@@ -293,10 +361,34 @@ def test_merge_request_with_a_broken_request_fails_with_the_located_problem(pipe
 def test_merged_request_is_applied_by_the_default_branch_pipeline_and_drift_is_checked(pipeline):
     pipeline.git("checkout", "-q", "main")
     pipeline.git("merge", "-q", "--no-ff", "them-baopq", "-m", "Merge branch 'them-baopq'")
-    done = pipeline.run(source="push", CI_COMMIT_BRANCH="main")
+    merge_commit = pipeline.git("rev-parse", "HEAD").strip()
+    gitlab = GitLabStandIn(
+        token=GITLAB_TOKEN,
+        merge_requests={merge_commit: [merge_request(7, merge_commit, "letm", "hoang.it", PROJECT_URL)]},
+        approvals={7: approvals("hoang.it")},
+    )
+    pipeline.watched.append(GITLAB_TOKEN)
+    # The reports kept from the merge-request runs must not pass for the default branch's.
+    shutil.rmtree(pipeline.repo / ".gitlab-ci-local" / "artifacts", ignore_errors=True)
+    try:
+        done = pipeline.run(
+            source="push",
+            CI_COMMIT_BRANCH="main",
+            CI_API_V4_URL=gitlab.url,
+            HOPTHU_GITLAB_TOKEN=GITLAB_TOKEN,
+            **GITLAB,
+        )
+    finally:
+        gitlab.stop()
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "PASS  apply" in done.stdout and "validate" not in done.stdout  # merge-request jobs stay out
+    assert "PASS  apply" in done.stdout and "PASS  validate" in done.stdout
+    jobs = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}  # each job's lines
+    assert "validate" in jobs and not jobs & {"lint", "authors", "plan"}  # merge-request jobs stay out
     assert "apply environment: { name: production }" in done.stdout
+    # The default branch's Code Quality report, what GitLab compares each merge request's report with.
+    assert json.loads(pipeline.artifact("validate", "gl-code-quality-report.json").read_text()) == []
+    junit = ET.parse(pipeline.artifact("validate", "validate-junit.xml")).getroot()
+    assert int(junit.get("tests")) == len(list((pipeline.repo / "requests").rglob("*.yaml")))
 
     conn = pipeline.server.connect("binhthuan")
     conn.search("dc=binhthuan,dc=gov,dc=vn", "(uid=baopq)", attributes=["cn", "mail"])
@@ -305,6 +397,23 @@ def test_merged_request_is_applied_by_the_default_branch_pipeline_and_drift_is_c
     outcome = log.ledger().outcomes["2025-04-02-bdt-cap-moi"]
     assert outcome.result == "applied"
     assert pipeline.artifact("apply", "audit-head.txt").read_text().strip() == str(log.head())
+    # Every record of the apply names the merge request, its author and approvers, as GitLab's API says.
+    for record in records_of(pipeline, "2025-04-02-bdt-cap-moi"):
+        assert record["ci"]["merge_request"] == {
+            "iid": 7,
+            "url": f"{PROJECT_URL}/-/merge_requests/7",
+            "author": "letm",
+            "merged_by": "hoang.it",
+            "approved_by": ["hoang.it"],
+            "source": "api",
+        }
+        assert record["ci"]["merge_request_lookup"] == "found"
+    assert [seen.path for seen in gitlab.seen] == [
+        f"/api/v4/projects/42/repository/commits/{merge_commit}/merge_requests",
+        "/api/v4/projects/42/merge_requests/7/approvals",
+    ]
+    assert "merge_request_lookup: found" in done.stdout  # the job log says what was recorded
+    assert GITLAB_TOKEN.encode() not in (pipeline.state / "audit.jsonl").read_bytes()
     pipeline.clean()
 
     scheduled = pipeline.run(source="schedule", CI_COMMIT_BRANCH="main")
@@ -317,3 +426,50 @@ def test_merged_request_is_applied_by_the_default_branch_pipeline_and_drift_is_c
     drifted = pipeline.run(source="schedule", CI_COMMIT_BRANCH="main")
     assert drifted.returncode != 0
     assert "binhthuan/baopq: attribute title" in drifted.stdout
+
+
+@pytest.mark.slapd
+@pytest.mark.slow
+def test_an_apply_whose_merge_request_cannot_be_looked_up_still_applies_and_says_why(pipeline):
+    pipeline.git("checkout", "-q", "-b", "them-nhunglth", "main")
+    request = NEW_REQUEST.split("accounts:\n")[0].replace("2025-04-02", "2025-04-03")
+    path = REQUEST.replace("2025-04-02", "2025-04-03")
+    pipeline.commit({path: request + "accounts:\n" + SECOND_ACCOUNT}, "Cấp mới nhunglth", author="letm")
+    pipeline.git("checkout", "-q", "main")
+    message = (
+        "Merge branch 'them-nhunglth' into 'main'\n\nCấp mới: Lê Thị Hồng Nhung\n\n"
+        "See merge request cntt/hopthu!8"
+    )
+    pipeline.git("merge", "-q", "--no-ff", "them-nhunglth", "-m", message)
+    down = GitLabStandIn(token=GITLAB_TOKEN)
+    down.stop()  # nothing listens there any more: GitLab's API is down
+    pipeline.watched.append(GITLAB_TOKEN)
+    done = pipeline.run(
+        source="push",
+        CI_COMMIT_BRANCH="main",
+        CI_COMMIT_MESSAGE=message,
+        CI_API_V4_URL=down.url,
+        HOPTHU_GITLAB_TOKEN=GITLAB_TOKEN,
+        **GITLAB,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    conn = pipeline.server.connect("binhthuan")
+    assert conn.search("dc=binhthuan,dc=gov,dc=vn", "(uid=nhunglth)")  # applied all the same
+    conn.unbind()
+    for record in records_of(pipeline, "2025-04-03-bdt-cap-moi"):
+        ci = record["ci"]
+        # What the merge commit's message claims, and why nobody's names are there.
+        assert ci["merge_request"] == {
+            "iid": 8,
+            "url": f"{PROJECT_URL}/-/merge_requests/8",
+            "author": None,
+            "merged_by": None,
+            "approved_by": None,
+            "source": "commit message",
+        }
+        assert ci["merge_request_lookup"] == "api-error"
+        assert "Connection refused" in ci["merge_request_lookup_error"]
+    warning = "the audit records do not name the merge request and its approvers: api-error: GET /projects/42"
+    assert warning in done.stdout + done.stderr
+    assert GITLAB_TOKEN.encode() not in (pipeline.state / "audit.jsonl").read_bytes()
+    pipeline.clean()

@@ -85,6 +85,29 @@ def test_codequality_report(repo):
     assert issue["check_name"] == "hopthu/schema-value" and len(issue["fingerprint"]) == 64
 
 
+def test_codequality_fingerprints_survive_lines_inserted_above_and_differ_per_field(repo):
+    file = Path(GOOD)
+    text = file.read_text(encoding="utf-8").replace("kind: reset-password", "kind: reset")
+    file.write_text(text.replace('phone: "0292 3734 713"', "phone: call me"), encoding="utf-8")
+
+    def report() -> dict[str, dict]:
+        run("validate", "--format", "codequality", "--output", "gl-code-quality.json")
+        issues = json.loads(Path("gl-code-quality.json").read_text(encoding="utf-8"))
+        return {issue["description"].split(":")[0]: issue for issue in issues}
+
+    before = report()
+    assert sorted(before) == ["kind", "requester.phone"]  # one rule (schema-value), two fields
+    assert before["kind"]["fingerprint"] != before["requester.phone"]["fingerprint"]
+    lines = file.read_text(encoding="utf-8").splitlines(keepends=True)
+    file.write_text(
+        "".join([lines[0], "# Ghi chú thêm.\n", "# Và một dòng nữa.\n", *lines[1:]]), encoding="utf-8"
+    )
+    after = report()
+    for field in before:
+        assert after[field]["location"]["lines"]["begin"] == before[field]["location"]["lines"]["begin"] + 2
+        assert after[field]["fingerprint"] == before[field]["fingerprint"]
+
+
 def test_a_broken_inventory_is_reported_not_a_traceback(repo):
     hosts = Path("inventory/group_vars/all/hopthu.yml")
     hosts.write_text(

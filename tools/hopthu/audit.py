@@ -4,7 +4,7 @@ One record is one line of canonical JSON (keys sorted, UTF-8, no spaces) ending 
 has the same fields; ``None`` means "does not apply":
 
 - ``seq`` 1, 2, 3…; ``time`` (UTC, ISO-8601); ``commit`` (``$CI_COMMIT_SHA`` or ``git rev-parse HEAD``);
-  ``ci`` (merge request, approvers, pipeline, job, user: from GitLab CI variables; ``None`` outside CI);
+  ``ci``: who and what ran the apply, ``None`` outside GitLab CI (see ``ci_context``);
 - ``event``: ``intent`` (a change is about to be made), ``change`` (the change ran: ``result`` is ``ok`` or
   the error), ``request`` (the request is ``applied`` or ``refused``, with ``reason``), ``repair`` (written
   by this module: an incomplete last line left by a crash was cut off);
@@ -53,7 +53,10 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hopthu.gitlab import MergeRequestLookup
 
 GENESIS = "0" * 64  # the ``prev`` of the first record
 MASK = "********"
@@ -213,21 +216,34 @@ def default_log_path() -> Path:
     return Path(os.environ.get("HOPTHU_AUDIT_LOG") or DEFAULT_LOG)
 
 
-def ci_context(env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
-    """Who and what ran this apply, from GitLab CI variables; ``None`` outside GitLab CI.
+def in_gitlab_ci(env: Mapping[str, str]) -> bool:
+    return any(env.get(name) for name in ("CI_PIPELINE_ID", "CI_JOB_ID", "CI_PROJECT_ID"))
 
-    ``HOPTHU_APPROVED_BY`` (comma-separated logins) is set by our pipeline from the merge request's
-    approvals; ``HOPTHU_MERGE_REQUEST_IID`` names the merge request in a pipeline on the default branch,
-    where GitLab's own ``CI_MERGE_REQUEST_IID`` is not set.
+
+def ci_context(env: Mapping[str, str], lookup: MergeRequestLookup | None) -> dict[str, Any] | None:
+    """Pure: the ``ci`` field of the records, from GitLab CI variables and what ``lookup`` (the merge
+    request of the commit, ``hopthu.gitlab.find_merge_request``) found; ``None`` outside GitLab CI.
+
+    Shape (the pipeline fields only when GitLab set them)::
+
+        {"pipeline_id": "1001", "pipeline_url": "…", "job_url": "…", "user": "hoang.it",
+         "project": "cntt/hopthu",
+         "merge_request": {"iid": 12, "url": "…/-/merge_requests/12", "author": "letm",
+                           "merged_by": "hoang.it", "approved_by": ["hoang.it"], "source": "api"},
+         "merge_request_lookup": "found", "merge_request_lookup_error": null}
+
+    ``merge_request`` is ``null`` when not even its number is known. ``merge_request_lookup`` says how
+    far the lookup got, and ``merge_request_lookup_error`` (English) why not further: ``no-token`` (no
+    ``$HOPTHU_GITLAB_TOKEN``: the number and URL a merge commit message names are kept, with ``source``
+    ``"commit message"``, author and approvers ``null``), ``api-error`` (GitLab did not answer, or
+    refused; a merge request found before the approvals failed keeps its number and author),
+    ``not-found`` (no merged merge request brought this commit: a direct push), ``ambiguous``, and
+    ``not-asked`` when ``lookup`` is ``None``. ``user`` is who started the pipeline (after a merge: who
+    merged). No token or other secret is ever part of it.
     """
-    env = os.environ if env is None else env
-    iid = env.get("CI_MERGE_REQUEST_IID") or env.get("HOPTHU_MERGE_REQUEST_IID")
-    project_url = env.get("CI_MERGE_REQUEST_PROJECT_URL") or env.get("CI_PROJECT_URL")
-    approvers = [login.strip() for login in env.get("HOPTHU_APPROVED_BY", "").split(",") if login.strip()]
-    context = {
-        "merge_request": iid,
-        "merge_request_url": f"{project_url}/-/merge_requests/{iid}" if iid and project_url else None,
-        "approved_by": approvers or None,
+    if not in_gitlab_ci(env):
+        return None
+    context: dict[str, Any] = {
         "pipeline_id": env.get("CI_PIPELINE_ID"),
         "pipeline_url": env.get("CI_PIPELINE_URL"),
         "job_url": env.get("CI_JOB_URL"),
@@ -235,7 +251,21 @@ def ci_context(env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
         "project": env.get("CI_PROJECT_PATH"),
     }
     context = {key: value for key, value in context.items() if value}
-    return context or None
+    context["merge_request"] = lookup.merge_request() if lookup else None
+    context["merge_request_lookup"] = lookup.status if lookup else "not-asked"
+    context["merge_request_lookup_error"] = lookup.error if lookup else None
+    return context
+
+
+def detect_ci_context(env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """``ci_context`` of this process: in GitLab CI it asks the API for the commit's merge request (at
+    most two requests with a bounded timeout, never an exception)."""
+    env = os.environ if env is None else env
+    if not in_gitlab_ci(env):
+        return None
+    from hopthu.gitlab import find_merge_request  # urllib: only where there is something to ask
+
+    return ci_context(env, find_merge_request(env))
 
 
 def current_commit(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str | None:
@@ -414,7 +444,8 @@ def done_changes(
 # --- the log -------------------------------------------------------------------------------------------
 
 _REQUEST_EVENT = b'"event":"request"'  # how canonical JSON spells a request record's event
-_DETECT: Any = object()  # "find out from the environment"
+DETECT: Any = object()  # "find out from the environment" (commit, ci)
+_DETECT = DETECT
 
 
 @dataclass
@@ -509,7 +540,7 @@ class AuditLog:
         if self._commit is _DETECT:  # detected once per log object
             self._commit = current_commit()
         if self._ci is _DETECT:
-            self._ci = ci_context()
+            self._ci = detect_ci_context()
         draft = {**draft, "commit": self._commit, "ci": dict(self._ci) if self._ci else None}
         return Prepared(draft, _inner_json({key: value for key, value in draft.items() if key < "hash"}))
 

@@ -31,7 +31,12 @@ _CODEQUALITY_SEVERITY = {"error": "major", "warning": "minor"}
 
 @dataclass(frozen=True, order=True)
 class Finding:
-    """A problem in a file, at a 1-based line and column. ``rule`` names the check (like a linter rule)."""
+    """A problem in a file, at a 1-based line and column. ``rule`` names the check (like a linter rule).
+
+    ``field`` is the path of the offending field inside the file (``accounts[2].username``, see
+    ``field_name``) when the check knows it, else ``None`` (a YAML syntax error, a whole file). Line and
+    column say where to look; the field says *what* is wrong, and stays the same when lines move.
+    """
 
     path: str
     line: int
@@ -39,6 +44,7 @@ class Finding:
     message: str
     rule: str
     severity: str = "error"
+    field: str | None = None
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -93,29 +99,45 @@ def render_junit(findings: Sequence[Finding], files: Sequence[str] = ()) -> str:
 
 
 def fingerprint(finding: Finding, occurrence: int = 0) -> str:
-    """Stable across runs (no time, no absolute path), distinct for distinct findings."""
-    key = "\0".join(
-        (finding.path, finding.rule, finding.message, str(finding.line), str(finding.col), str(occurrence))
-    )
-    return hashlib.sha256(key.encode()).hexdigest()
+    """What GitLab matches between the merge request's report and the target branch's: SHA-256 of the
+    rule, the file and the field path — never the line or column (a line inserted above must not make
+    an old finding look new and fixed) nor the message (it may quote values and line numbers).
+
+    ``occurrence`` tells apart findings that share all three (two problems of one rule in one field, or
+    in a file without field paths, such as YAML syntax errors): the first has none (0), the next 1, 2…
+    in the file's order, so a finding added below another leaves the first one's fingerprint alone.
+    """
+    parts = [finding.rule, finding.path, finding.field or ""]
+    if occurrence:
+        parts.append(str(occurrence))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def fingerprints(findings: Sequence[Finding]) -> list[str]:
+    """The fingerprint of each finding, occurrences counted in file order (line, column) per identity."""
+    seen: dict[tuple[str, str, str | None], int] = {}
+    result = [""] * len(findings)
+    for index in sorted(range(len(findings)), key=lambda i: (findings[i].line, findings[i].col)):
+        finding = findings[index]
+        identity = (finding.rule, finding.path, finding.field)
+        result[index] = fingerprint(finding, seen.get(identity, 0))
+        seen[identity] = seen.get(identity, 0) + 1
+    return result
 
 
 def render_codequality(findings: Sequence[Finding], files: Sequence[str] = ()) -> str:
-    """GitLab Code Quality report (a JSON array of issues)."""
-    issues = []
-    seen: dict[Finding, int] = {}
-    for finding in findings:
-        occurrence = seen.get(finding, 0)
-        seen[finding] = occurrence + 1
-        issues.append(
-            {
-                "description": finding.message,
-                "check_name": f"hopthu/{finding.rule}",
-                "fingerprint": fingerprint(finding, occurrence),
-                "severity": _CODEQUALITY_SEVERITY[finding.severity],
-                "location": {"path": finding.path, "lines": {"begin": finding.line}},
-            }
-        )
+    """GitLab Code Quality report (a JSON array of issues). The line is for display; the fingerprint,
+    which GitLab compares with the target branch's report, does not depend on it."""
+    issues = [
+        {
+            "description": finding.message,
+            "check_name": f"hopthu/{finding.rule}",
+            "fingerprint": mark,
+            "severity": _CODEQUALITY_SEVERITY[finding.severity],
+            "location": {"path": finding.path, "lines": {"begin": finding.line}},
+        }
+        for finding, mark in zip(findings, fingerprints(findings), strict=True)
+    ]
     return json.dumps(issues, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -375,7 +397,9 @@ def schema_problems(
     for error in validator.iter_errors(document.data):
         for field_path, message, rule in _schema_messages(error):
             line, col = document.locate(field_path)
-            problems.append((field_path, Finding(path, line, col, message, rule)))
+            problems.append(
+                (field_path, Finding(path, line, col, message, rule, field=field_name(field_path)))
+            )
     return problems
 
 

@@ -9,7 +9,7 @@ organisations). Other variables, vault files and ``!vault`` values are left to A
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +67,29 @@ def inventory_dir(path: Path) -> Path:
     return path if path.is_dir() else path.parent
 
 
+def variable_file_names(names: Iterable[str]) -> list[str]:
+    """Of ``names`` (paths relative to the inventory directory, ``/``-separated), the files holding the
+    variables of group ``all``, in the order Ansible reads them: ``group_vars/all.yml`` (or ``.yaml``),
+    then the files right inside ``group_vars/all/``, by name."""
+    names = set(names)
+    found = [name for name in ("group_vars/all.yml", "group_vars/all.yaml") if name in names]
+    inside = [
+        name
+        for name in names
+        if name.startswith("group_vars/all/")
+        and "/" not in name[len("group_vars/all/") :]
+        and name.endswith((".yml", ".yaml"))
+    ]
+    return found + sorted(inside)
+
+
 def variable_files(directory: Path) -> list[Path]:
     """The files holding the variables of group ``all``, in the order Ansible reads them."""
     group_vars = directory / "group_vars"
-    files = [group_vars / f"all{suffix}" for suffix in (".yml", ".yaml")]
-    found = [file for file in files if file.is_file()]
-    all_dir = group_vars / "all"
-    if all_dir.is_dir():
-        found += sorted(p for p in all_dir.iterdir() if p.is_file() and p.suffix in (".yml", ".yaml"))
-    return found
+    names = [f"group_vars/{p.name}" for p in group_vars.glob("all.y*ml") if p.is_file()]
+    if (group_vars / "all").is_dir():
+        names += [f"group_vars/all/{p.name}" for p in (group_vars / "all").iterdir() if p.is_file()]
+    return [directory / name for name in variable_file_names(names)]
 
 
 def load_inventory(path: Path) -> Inventory:
@@ -101,11 +115,21 @@ def load_inventory(path: Path) -> Inventory:
             ]
         )
     findings: list[Finding] = []
+    texts = [(str(file), text) for file in files if (text := _read_text(file, findings)) is not None]
+    return parse_inventory(texts, directory, findings)
+
+
+def parse_inventory(
+    texts: Sequence[tuple[str, str]], directory: Path, findings: Iterable[Finding] = ()
+) -> Inventory:
+    """The inventory from the text of its variable files: (path as findings show it, text), in the order
+    of ``variable_files``. The files may come from the work tree or from a git commit (they are never
+    written out for that). ``findings`` are problems already found (unreadable files): they fail too."""
+    findings = list(findings)
     organisations_doc: tuple[str, Document] | None = None
     policy_doc: tuple[str, Document] | None = None
-    for file in files:
-        shown = str(file)
-        document = _read_variables(file, findings)
+    for shown, text in texts:
+        document = _parse_variables(shown, text, findings)
         if document is None:
             continue
         findings += schema_findings(schema_validator(SCHEMA_DIR / "inventory.schema.json"), document, shown)
@@ -123,6 +147,7 @@ def load_inventory(path: Path) -> Inventory:
                         f"{variable} is also defined in {earlier[0]}: Ansible keeps only one of them; "
                         "define it in one file",
                         "inventory-duplicate-variable",
+                        field=variable,
                     )
                 )
             elif variable == ORGANISATIONS_VAR:
@@ -130,9 +155,10 @@ def load_inventory(path: Path) -> Inventory:
             else:
                 policy_doc = (shown, document)
     if organisations_doc is None and not findings:
+        first = texts[0][0] if texts else str(directory / "group_vars" / "all")
         findings.append(
             Finding(
-                str(files[0]),
+                first,
                 1,
                 1,
                 f"{ORGANISATIONS_VAR} is not defined in {directory}/group_vars/all",
@@ -153,16 +179,48 @@ def load_inventory(path: Path) -> Inventory:
     return Inventory({org.code: org for org in organisations}, path=directory)
 
 
-def _read_variables(file: Path, findings: list[Finding]) -> Document | None:
-    """The variables of one file, or None (vault file, empty, or unreadable: then a finding says why)."""
-    shown = str(file)
+def unit_locations(path: Path) -> dict[tuple[str, str], tuple[str, int, int, str]]:
+    """(org code, unit code) → (file, line, col, field path) of the unit's ``requesters`` in the inventory
+    at ``path``.
+
+    For messages about a unit; best effort: a file that cannot be read or parsed locates nothing (loading
+    the inventory reports why).
+    """
+    locations: dict[tuple[str, str], tuple[str, int, int, str]] = {}
+    for file in variable_files(inventory_dir(Path(path))):
+        text = _read_text(file, [])
+        document = _parse_variables(str(file), text, []) if text is not None else None
+        organisations = document.data.get(ORGANISATIONS_VAR) if document is not None else None
+        if not isinstance(organisations, list):
+            continue
+        for index, org in enumerate(organisations):
+            units = org.get("units") if isinstance(org, dict) else None
+            for unit_index, unit in enumerate(units if isinstance(units, list) else []):
+                if isinstance(unit, dict) and "code" in unit and "code" in org:
+                    where = (ORGANISATIONS_VAR, index, "units", unit_index, "requesters")
+                    line, col = document.locate(where)
+                    locations[(str(org["code"]), str(unit["code"]))] = (
+                        str(file),
+                        line,
+                        col,
+                        field_name(where),
+                    )
+    return locations
+
+
+def _read_text(file: Path, findings: list[Finding]) -> str | None:
+    """The file's text, or None (unreadable: then a finding says why)."""
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         findings.append(
-            Finding(shown, 1, 1, f"cannot read the file as UTF-8 text: {error}", "file-unreadable")
+            Finding(str(file), 1, 1, f"cannot read the file as UTF-8 text: {error}", "file-unreadable")
         )
         return None
+
+
+def _parse_variables(shown: str, text: str, findings: list[Finding]) -> Document | None:
+    """The variables of one file, or None (vault file, empty, or not YAML: then a finding says why)."""
     if text.startswith("$ANSIBLE_VAULT"):
         return None  # an encrypted vault file holds secrets, never hopthu's organisations
     try:
@@ -186,7 +244,7 @@ def check_organisations(document: Document, shown: str) -> list[Finding]:
 
     def finding(path: tuple[str | int, ...], message: str, rule: str) -> None:
         line, col = document.locate(path)
-        findings.append(Finding(shown, line, col, message, rule))
+        findings.append(Finding(shown, line, col, message, rule, field=field_name(path)))
 
     organisations = document.data[ORGANISATIONS_VAR]
     base = (ORGANISATIONS_VAR,)

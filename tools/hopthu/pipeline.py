@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from hopthu.audit import AuditLog, Ledger
+from hopthu.audit import DETECT, AuditLog, Ledger
 from hopthu.directory.applier import Applier, ApplyReport
 from hopthu.directory.connection import connect
 from hopthu.directory.reader import DirectoryReader
@@ -131,12 +132,16 @@ def apply(
     now: dt.datetime | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    ci: Mapping[str, Any] | None = DETECT,
 ) -> tuple[Plan, ApplyReport]:
-    """Plan from one snapshot and execute exactly that plan, holding the audit log's lock throughout."""
+    """Plan from one snapshot and execute exactly that plan, holding the audit log's lock throughout.
+
+    ``ci`` is the records' ``ci`` field (``audit.detect_ci_context``), found out when the first record is
+    written unless the caller already knows it."""
     report = ApplyReport()
     if not loaded.requests:  # every request file is finished: nothing to read, plan or write
         return Plan(()), report
-    with AuditLog(audit_path) as audit:
+    with AuditLog(audit_path, ci=ci) as audit:
         progress = progress_of(audit.ledger())
         the_plan = _plan_from(loaded, session, progress, now)
         if on_plan:

@@ -85,7 +85,7 @@ class CheckedFile:
 
     def add(self, where: FieldPath, message: str, rule: str) -> None:
         line, col = self.document.locate(where) if self.document else (1, 1)
-        self.findings.append(Finding(self.shown, line, col, message, rule))
+        self.findings.append(Finding(self.shown, line, col, message, rule, field=field_name(where)))
 
     def intact(self, *parts: FieldPath) -> bool:
         """True when the file was parsed as a mapping and none of ``parts`` breaks the schema."""

@@ -67,6 +67,13 @@ changes:
   description: Changes that took effect in this run.
   type: int
   returned: when not in check mode
+ci:
+  description:
+  - What the audit records of this run say ran it (C(ci) of the records, see hopthu.audit.ci_context):
+    pipeline, job, and the merge request of the commit with its author and approvers, or why it is not
+    known (C(merge_request_lookup), C(merge_request_lookup_error)). C(null) outside GitLab CI.
+  type: dict
+  returned: when requests were pending and not in check mode
 """
 
 import contextlib  # noqa: E402
@@ -78,6 +85,7 @@ from ansible.module_utils.hopthu_module import AUDIT_LOG_ARGUMENT, HopthuModule 
 
 with contextlib.suppress(ImportError):  # reported by HopthuModule.execute
     from hopthu import pipeline
+    from hopthu.audit import detect_ci_context
     from hopthu.model import Op
     from hopthu.passwords import Outbox
     from hopthu.planview import plan_as_dict, plan_as_table
@@ -137,10 +145,19 @@ class ApplyModule(HopthuModule):
     def run(self) -> dict:
         loaded = self.load()
         session = self.session(loaded.inventory)
+        context = None
         if self.check_mode:
             the_plan, report = pipeline.plan(loaded, session, self.audit_log), None
         else:
-            the_plan, report = pipeline.apply(loaded, session, self.audit_log, Outbox(self.params["outbox"]))
+            # Found out once here, so that the job log says what the audit records say.
+            context = detect_ci_context() if loaded.requests else None
+            outbox = Outbox(self.params["outbox"])
+            the_plan, report = pipeline.apply(loaded, session, self.audit_log, outbox, ci=context)
+            if context and context["merge_request_lookup"] != "found":
+                self.module.warn(
+                    "the audit records do not name the merge request and its approvers: "
+                    f"{context['merge_request_lookup']}: {context['merge_request_lookup_error']}"
+                )
         if self.params["plan_file"]:
             Path(self.params["plan_file"]).write_text(
                 json.dumps(plan_as_dict(the_plan), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
@@ -167,6 +184,7 @@ class ApplyModule(HopthuModule):
         if report is None:
             return {**result, "changed": bool(the_plan.changes)}
         result |= {
+            "ci": context,
             "changed": bool(report.changes or report.recovered),
             "applied": report.applied,
             "refused": report.refused,

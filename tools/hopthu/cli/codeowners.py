@@ -8,18 +8,38 @@
   of a unit whose requester the author is (``$GITLAB_USER_EMAIL``), unless the author is IT staff
   (``$HOPTHU_IT_LOGINS``). Request files already say which unit they are for and ``validate`` checks that
   the folder matches; this closes the loop to the person who pushed.
+
+  The requesters come from the target branch (``--base``), never from the merge request: a requester who
+  adds themself to another unit in the same merge request is not that unit's requester yet. And a merge
+  request that changes the requesters (name or e-mail, per unit) and also changes request files fails for
+  everyone, IT included: the requester change is reviewed and merged on its own first.
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 import click
 
-from hopthu.cli.common import load_inventory_or_fail, repo_root_of, report_options, show_report, write_output
+from hopthu.cli.common import (
+    fail_with_findings,
+    load_inventory_or_fail,
+    repo_root_of,
+    report_options,
+    show_report,
+    write_output,
+)
 from hopthu.findings import Finding
+from hopthu.inventory import (
+    InventoryError,
+    inventory_dir,
+    parse_inventory,
+    unit_locations,
+    variable_file_names,
+    variable_files,
+)
 from hopthu.model import Inventory
 from hopthu.requests import REQUESTS_DIR
 
@@ -72,7 +92,10 @@ def author_folders(inventory: Inventory, email: str | None) -> set[str]:
     }
 
 
-def author_findings(changed: Iterable[str], folders: set[str], who: str) -> list[Finding]:
+def author_findings(
+    changed: Iterable[str], folders: set[str], who: str, source: str = "the inventory"
+) -> list[Finding]:
+    """A finding for each changed file outside ``folders``; ``source`` says whose requesters those are."""
     findings = []
     allowed = ", ".join(sorted(folders)) or "none"
     for path in sorted(set(changed)):
@@ -81,7 +104,7 @@ def author_findings(changed: Iterable[str], folders: set[str], who: str) -> list
         parts = PurePosixPath(path).parts
         if parts[:1] == (REQUESTS_DIR,) and len(parts) > 3:
             message = (
-                f"{who} is not a requester of unit {parts[1]}/{parts[2]} in the inventory: a unit may only "
+                f"{who} is not a requester of unit {parts[1]}/{parts[2]} in {source}: a unit may only "
                 f"change its own folder (yours: {allowed}); ask IT to add you as a requester"
             )
         else:
@@ -90,22 +113,147 @@ def author_findings(changed: Iterable[str], folders: set[str], who: str) -> list
     return findings
 
 
+Requesters = dict[tuple[str, str], frozenset[tuple[str, str]]]
+
+
+def requesters_of(inventory: Inventory) -> Requesters:
+    """(org, unit) → its requesters as (name, e-mail): what decides who may ask for the unit."""
+    return {
+        (org.code, unit.code): frozenset(
+            (" ".join(r.name.split()), (r.email or "").strip().lower()) for r in unit.requesters
+        )
+        for org in inventory.organisations.values()
+        for unit in org.units.values()
+    }
+
+
+def requester_changes(before: Inventory, after: Inventory) -> dict[tuple[str, str], str]:
+    """(org, unit) → what changed (added/removed requesters), for every unit whose requesters differ."""
+    old, new = requesters_of(before), requesters_of(after)
+    changes = {}
+    for key in sorted(old.keys() | new.keys()):
+        was, now = old.get(key, frozenset()), new.get(key, frozenset())
+        added, removed = now - was, was - now
+        if added or removed:
+            parts = [
+                f"{label} {', '.join(_person(p) for p in sorted(people))}"
+                for label, people in (("added", added), ("removed", removed))
+                if people
+            ]
+            changes[key] = "; ".join(parts)
+    return changes
+
+
+def _person(requester: tuple[str, str]) -> str:
+    name, email = requester
+    return f"{name} <{email}>" if email else name
+
+
+def together_findings(
+    changes: Mapping[tuple[str, str], str],
+    changed: Iterable[str],
+    locations: Mapping[tuple[str, str], tuple[str, int, int, str]],
+    fallback: str,
+) -> list[Finding]:
+    """Requesters and requests changed in one merge request: a finding per unit whose requesters change.
+
+    A request file names its requester, and ``validate`` and the reviewer read the merge request's own
+    inventory: a requester added in the same merge request would vouch for the request it comes with.
+    Merged on its own first, the requester change is reviewed for what it is.
+    """
+    requests = sorted(path for path in set(changed) if PurePosixPath(path).parts[:1] == (REQUESTS_DIR,))
+    if not changes or not requests:
+        return []
+    shown = ", ".join(requests[:3]) + (f" and {len(requests) - 3} more" if len(requests) > 3 else "")
+    findings = []
+    for (org, unit), what in changes.items():
+        path, line, col, field = locations.get((org, unit), (fallback, 1, 1, f"{org}/{unit}"))
+        findings.append(
+            Finding(
+                path,
+                line,
+                col,
+                f"this merge request changes the requesters of unit {org}/{unit} ({what}) and also request "
+                f"files ({shown}): split it in two, first the inventory change, then, once it is merged, "
+                "the requests",
+                "requesters-with-requests",
+                field=field,
+            )
+        )
+    return findings
+
+
 # --- effects -------------------------------------------------------------------------------------------
 
 
-def _changed_files(repo: Path, base: str) -> list[str]:
-    done = subprocess.run(
-        ["git", "-C", str(repo), "diff", "--name-only", "--no-renames", "-z", f"{base}...HEAD"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def _git(repo: Path, *args: str, what: str) -> bytes:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, timeout=60, check=False)
     if done.returncode != 0:
         # git's first line says what is wrong (unknown revision, not a repository); the rest is its usage.
-        reason = (done.stderr.strip().splitlines() or ["failed"])[0]
-        raise click.ClickException(f"--base {base}: git diff failed: {reason}")
-    return [name for name in done.stdout.split("\0") if name]
+        reason = (done.stderr.decode(errors="replace").strip().splitlines() or ["failed"])[0]
+        raise click.ClickException(f"{what}: {reason}")
+    return done.stdout
+
+
+def _changed_files(repo: Path, base: str) -> list[str]:
+    out = _git(
+        repo,
+        "diff",
+        "--name-only",
+        "--no-renames",
+        "-z",
+        f"{base}...HEAD",
+        what=f"--base {base}: git diff failed",
+    )
+    return [name for name in out.decode().split("\0") if name]
+
+
+def _merge_base(repo: Path, base: str) -> str:
+    return (
+        _git(repo, "merge-base", base, "HEAD", what=f"--base {base}: no merge base with HEAD")
+        .decode()
+        .strip()
+    )
+
+
+def _commit_of(repo: Path, ref: str) -> str:
+    return _git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}", what=f"--base {ref}").decode().strip()
+
+
+def inventory_at(repo: Path, ref: str, inventory: Path) -> Inventory:
+    """The inventory as it is at git ``ref``: its variable files read with ``git show``, never written into
+    the work tree, and parsed by the same loader as the work tree's. An inventory the ref does not have is
+    empty (no requesters); one with problems stops the check, each problem located as ``REF:path``."""
+    top = Path(_git(repo, "rev-parse", "--show-toplevel", what="not a git repository").decode().strip())
+    try:
+        folder = inventory_dir(inventory).resolve().relative_to(top.resolve()).as_posix()
+    except ValueError:
+        raise click.ClickException(
+            f"the inventory {inventory} is not inside the git repository {top}"
+        ) from None
+    prefix = "" if folder == "." else f"{folder}/"
+    listed = _git(
+        repo, "ls-tree", "-r", "--name-only", "-z", ref, "--", f"{prefix}group_vars", what=f"--base {ref}"
+    )
+    names = [name[len(prefix) :] for name in listed.decode().split("\0") if name]
+    texts, problems = [], []
+    for name in variable_file_names(names):
+        shown = f"{ref}:{prefix}{name}"
+        data = _git(repo, "show", f"{ref}:{prefix}{name}", what=f"--base {ref}: cannot read {prefix}{name}")
+        try:
+            texts.append((shown, data.decode("utf-8")))
+        except UnicodeDecodeError as error:
+            problems.append(
+                Finding(shown, 1, 1, f"cannot read the file as UTF-8 text: {error}", "file-unreadable")
+            )
+    if not texts and not problems:
+        return Inventory({})
+    try:
+        return parse_inventory(texts, Path(inventory), problems)
+    except InventoryError as error:
+        fail_with_findings(
+            f"the inventory at {ref} has problems: its requesters cannot be read", error.findings
+        )
 
 
 @click.group(short_help="CODEOWNERS from the inventory; the merge-request author check.")
@@ -164,17 +312,33 @@ def check_author(
     fmt: str,
     output: Path | None,
 ) -> None:
-    """Exit 1 when the merge request changes a file outside the author's units' folders (IT excepted)."""
-    inventory = load_inventory_or_fail(ctx.obj["inventory"])
+    """Exit 1 when the merge request changes a file outside the author's units' folders (IT excepted).
+
+    The requesters are those of REF (the target branch), not of the merge request. A merge request that
+    changes a unit's requesters and request files together fails for everyone, IT included.
+    """
+    inventory_path: Path = ctx.obj["inventory"]
+    proposed = load_inventory_or_fail(inventory_path)
+    repo = repo_root_of(inventory_path)
+    changed = _changed_files(repo, base_ref)
+    target_commit, fork_point = _commit_of(repo, base_ref), _merge_base(repo, base_ref)
+    target = inventory_at(repo, base_ref, inventory_path)
+    # What this merge request itself changes is measured from where it forked, like the changed files.
+    forked = target if fork_point == target_commit else inventory_at(repo, fork_point, inventory_path)
+    findings = together_findings(
+        requester_changes(forked, proposed),
+        changed,
+        unit_locations(inventory_path),
+        fallback=str((variable_files(inventory_dir(inventory_path)) or [inventory_path])[0]),
+    )
     it_staff = {name.strip().lower() for name in it_logins.split(",") if name.strip()}
     who = login or email or "the author"
     if login and login.lower() in it_staff:
         click.echo(f"{login} is IT staff: may change any file")
-        findings: list[Finding] = []
     else:
-        repo = repo_root_of(ctx.obj["inventory"])
-        findings = author_findings(_changed_files(repo, base_ref), author_folders(inventory, email), who)
+        folders = author_folders(target, email)
+        findings += author_findings(changed, folders, who, source=f"the inventory of {base_ref}")
     show_report(findings, fmt, output)
     if findings:
-        raise click.ClickException(f"{len(findings)} file(s) outside {who}'s units' folders")
+        raise click.ClickException(f"{len(findings)} problem(s) with what {who} changed (above)")
     click.echo(f"every changed file is in a folder of {who}'s units", err=True)
