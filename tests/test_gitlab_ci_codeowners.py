@@ -209,9 +209,9 @@ def test_a_merge_request_that_adds_its_author_to_another_unit_is_refused(repo):
         in result.output
     )
     assert f"{INVENTORY_FILE}:1:1: only IT staff may change {INVENTORY_FILE}" in result.output
-    requesters_line = (
-        (repo.path / INVENTORY_FILE).read_text(encoding="utf-8").splitlines().index("        requesters:", 50)
-    )
+    lines = (repo.path / INVENTORY_FILE).read_text(encoding="utf-8").splitlines()
+    snv = lines.index("      - code: snv")  # the unit whose requesters the merge request changes
+    requesters_line = lines.index("        requesters:", snv)
     assert (
         f"{INVENTORY_FILE}:{requesters_line + 1}:9: this merge request changes the requesters of unit "
         "binhthuan/snv (added Trần Thị Mỹ Lệ <letm@bdt.binhthuan.gov.vn>)" in result.output
