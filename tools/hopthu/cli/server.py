@@ -106,6 +106,8 @@ def status(workdir: Path, as_json: bool) -> None:
 
 
 def _show(directory, as_json: bool, mail_info: dict | None = None) -> None:
+    from hopthu.directory.server import PLAN_INFO_FILE
+
     info = directory.connection_info()
     if mail_info:
         info["mail"] = mail_info
@@ -121,6 +123,11 @@ def _show(directory, as_json: bool, mail_info: dict | None = None) -> None:
     for code, org in info["organisations"].items():
         click.echo(f"  {code}: base {org['base_dn']}")
         click.echo(f"      bind DN {org['bind_dn']}, password in {org['password_file']}")
+        for name, service in org["services"].items():
+            click.echo(
+                f"      {name} (read only) {service['bind_dn']}, password in {service['password_file']}"
+            )
+    click.echo(f"plan as the plan-reader identities: --directory {directory.workdir / PLAN_INFO_FILE}")
     first = next(iter(info["organisations"].values()))
     click.echo(
         f"try: ldapsearch -x -H {info['uri']} -D '{first['bind_dn']}' -y {first['password_file']} "
