@@ -12,7 +12,8 @@ DIR_OPTION = click.option(
     "workdir",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Directory of the server: its configuration, data, secrets and directory.json.",
+    help="Directory of the server: its configuration, data, secrets, directory.json (rootdn) and "
+    "plan-directory.json (the read-only plan-reader identities).",
 )
 
 
@@ -30,8 +31,8 @@ def server() -> None:
 @click.option(
     "--mail",
     is_flag=True,
-    help="Also start a private Dovecot (IMAP, LMTP) and Postfix (SMTP) reading this directory, in DIR/mail "
-    "(needs root, as Postfix does).",
+    help="Also start a private Dovecot (IMAP, LMTP) and Postfix (SMTP) reading this directory as the "
+    "read-only mail-lookup identities, in DIR/mail (needs root, as Postfix does).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the connection information as JSON.")
 @click.pass_context
