@@ -211,6 +211,13 @@ def test_unsafe_organisation_settings_are_refused(org, tmp_path):
         LocalDirectory.start(tmp_path, [replace(org, base_dn="dc=x\ndn: cn=evil")])
 
 
+def test_base_entries_are_never_rendered_without_every_service_identity(org):
+    with pytest.raises(ldif.ConfigError, match="no password hash for plan-reader"):
+        ldif.render_base(org, {dn.MAIL_LOOKUP: ldif.ssha("x")})
+    text = ldif.render_base(org, {name: ldif.ssha(name) for name in dn.SERVICE_IDENTITIES})
+    assert f"dn: {dn.service_dn(org, dn.PLAN_READER)}\n" in text and "userPassword: {SSHA}" in text
+
+
 @pytest.mark.slapd
 def test_cli_start_status_stop(tmp_path):
     workdir = tmp_path / "srv"
