@@ -178,11 +178,7 @@ class LocalDirectory:
                     "bind_dn": self.bind_dn(code),
                     "password_file": str(self.password_file(code)),
                     "services": {
-                        service: {
-                            "bind_dn": self.service_dn(code, service),
-                            "password_file": str(self.service_password_file(code, service)),
-                        }
-                        for service in dn.SERVICE_IDENTITIES
+                        service: self._service_info(code, service) for service in dn.SERVICE_IDENTITIES
                     },
                 }
                 for code, base_dn in sorted(self.base_dns.items())
@@ -194,13 +190,15 @@ class LocalDirectory:
         return {
             "uri": self.uri,
             "organisations": {
-                code: {
-                    "base_dn": base_dn,
-                    "bind_dn": self.service_dn(code, service),
-                    "password_file": str(self.service_password_file(code, service)),
-                }
+                code: {"base_dn": base_dn, **self._service_info(code, service)}
                 for code, base_dn in sorted(self.base_dns.items())
             },
+        }
+
+    def _service_info(self, code: str, service: str) -> dict[str, str]:
+        return {
+            "bind_dn": self.service_dn(code, service),
+            "password_file": str(self.service_password_file(code, service)),
         }
 
     def connect(self, org: Organisation | str, service: str | None = None) -> ldap3.Connection:
