@@ -20,6 +20,7 @@ import ldap3
 import pytest
 
 from hopthu.audit import AuditLog
+from hopthu.directory.dn import SERVICE_IDENTITIES
 from hopthu.inventory import load_inventory
 from hopthu.passwords import Outbox
 from sample_requests import BDT_CREATE, BDT_CREATE_PATH, SECOND_ACCOUNT
@@ -52,7 +53,9 @@ class Site:
         return self.root.parent / f"{self.root.name}-state" / "outbox"
 
     def secrets(self) -> list[str]:
-        return [self.server.bind_password(org) for org in ("binhthuan", "ctu", "danang")]
+        orgs = ("binhthuan", "ctu", "danang")
+        services = [self.server.service_password(org, name) for org in orgs for name in SERVICE_IDENTITIES]
+        return [self.server.bind_password(org) for org in orgs] + services
 
     def playbook(self, name: str, *args: str, expect_rc: int = 0) -> str:
         command = [

@@ -29,6 +29,15 @@ pytestmark = [pytest.mark.slapd, pytest.mark.slow]
 
 BIN = Path(sys.executable).parent
 PASSWORDS = {"ctu": "rootdn-Secret-ctu-4821", "danang": "rootdn-Secret-danang-1937"}
+# The read-only service identities' passwords, as the controller's environment gives them (or the vault).
+SERVICE_PASSWORDS = {
+    (org, service): f"{service}-Secret-{org}-{n}"
+    for n, (org, service) in enumerate(
+        [("ctu", "mail-lookup"), ("ctu", "plan-reader"), ("danang", "mail-lookup"), ("danang", "plan-reader")]
+    )
+}
+CTU = "dc=ctu,dc=edu,dc=vn"
+INSUFFICIENT_ACCESS = 50
 
 BARE_CONFIG = """\
 dn: cn=config
@@ -142,9 +151,15 @@ def repo(tmp_path, bare) -> Path:
     return root
 
 
-def bootstrap(repo: Path, *args: str) -> str:
+def service_env(org: str, service: str) -> str:
+    return f"HOPTHU_{service.upper().replace('-', '_')}_PASSWORD_{org.upper()}"
+
+
+def bootstrap(repo: Path, *args: str, without: tuple[str, ...] = (), succeeds: bool = True) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOPTHU_", "ANSIBLE_"))}
     env |= {f"HOPTHU_BIND_PASSWORD_{org.upper()}": secret for org, secret in PASSWORDS.items()}
+    env |= {service_env(*key): secret for key, secret in SERVICE_PASSWORDS.items()}
+    env = {k: v for k, v in env.items() if k not in without}
     env |= {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     command = [str(BIN / "ansible-playbook"), "-i", str(repo / "inventory" / "test.yml")]
     done = subprocess.run(
@@ -156,8 +171,8 @@ def bootstrap(repo: Path, *args: str) -> str:
         timeout=300,
     )
     output = done.stdout + done.stderr
-    assert done.returncode == 0, output
-    for secret in PASSWORDS.values():
+    assert (done.returncode == 0) == succeeds, output
+    for secret in [*PASSWORDS.values(), *SERVICE_PASSWORDS.values()]:
         assert secret not in output
     return output
 
@@ -173,10 +188,31 @@ def test_bootstrap_prepares_a_bare_server_and_hopthu_applies_requests_to_it(repo
     assert "+ olcDatabase={2}mdb,cn=config" in first and "+ olcDatabase={3}mdb,cn=config" in first
     assert "+ cn=elearning,ou=groups,dc=ctu,dc=edu,dc=vn" in first
     assert "+ cn=default,ou=policies,dc=danang,dc=gov,dc=vn" in first
+    assert "+ cn=mail-lookup,ou=services,dc=danang,dc=gov,dc=vn" in first
+    assert f"+ cn=plan-reader,ou=services,{CTU}" in first and f"+ cn=services,ou=policies,{CTU}" in first
     assert "changed=0" not in first
 
     again = bootstrap(repo)
-    assert "changed=0" in again  # nothing is added twice
+    assert "changed=0" in again  # nothing is added twice, the access rules are already the template's
+
+    # The merge request's plan job reads the directory as the plan-reader identity.
+    plan_connections = tmp_path / "plan-connections.json"
+    plan_endpoint = {"bind_dn": f"cn=plan-reader,ou=services,{CTU}", "password_env": "PLAN_PASSWORD"}
+    plan_connections.write_text(json.dumps({"uri": bare.uri, "organisations": {"ctu": plan_endpoint}}))
+    planned = subprocess.run(
+        [str(BIN / "hopthu"), "plan", "--json", "--directory", str(plan_connections)],
+        cwd=repo,
+        env={
+            **os.environ,
+            "HOPTHU_AUDIT_LOG": "/dev/null",
+            "PLAN_PASSWORD": SERVICE_PASSWORDS["ctu", "plan-reader"],
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert json.loads(planned.stdout)["counts"]["create"] >= 2
 
     # hopthu works on it: the example requests of ctu (create, reset, lock, unlock) through the CLI.
     connections = tmp_path / "connections.json"
@@ -209,6 +245,58 @@ def test_bootstrap_prepares_a_bare_server_and_hopthu_applies_requests_to_it(repo
     admin.modify(thviet, {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, ["000001010000Z"])]})
     admin.unbind()
     assert not binds(bare.uri, thviet, reset)
+
+    # The mail servers' identity finds the new address, reads nothing else of it, and cannot write.
+    mail = connect(bare.uri, f"cn=mail-lookup,ou=services,{CTU}", SERVICE_PASSWORDS["ctu", "mail-lookup"])
+    mail.search(CTU, "(&(objectClass=hopthuAccount)(mail=ltpthao@*))", attributes=["*", "userPassword"])
+    (entry,) = mail.response
+    seen = {name for name, values in entry["raw_attributes"].items() if values}
+    assert seen == {"objectClass", "uid", "mail", "hopthuMailQuota"}  # no name, no staff code, no password
+    mail.modify(entry["dn"], {"mail": [(ldap3.MODIFY_REPLACE, ["ke-gian@ctu.edu.vn"])]})
+    assert mail.result["result"] == INSUFFICIENT_ACCESS
+    mail.unbind()
+
+
+def test_bootstrap_brings_the_access_rules_of_an_older_database_up_to_date(repo, bare):
+    hosts_file = repo / "inventory" / "test.yml"
+    hosts = json.loads(hosts_file.read_text(encoding="utf-8"))
+    hosts["all"]["children"]["directory_servers"]["hosts"]["new-ldap"]["hopthu_directory"][
+        "organisations"
+    ] = ["ctu"]
+    hosts_file.write_text(json.dumps(hosts), encoding="utf-8")  # one organisation is enough here
+    bootstrap(repo)
+    # A database made by an earlier version: any bound entry read everything but passwords.
+    config = ldap3.Connection(
+        ldap3.Server(bare.ldapi_uri, get_info=ldap3.NONE),
+        authentication=ldap3.SASL,
+        sasl_mechanism=ldap3.EXTERNAL,
+        sasl_credentials=b"",
+        auto_bind=True,
+    )
+    config.search("cn=config", f"(olcSuffix={CTU})", ldap3.LEVEL, attributes=["1.1"])
+    database = config.response[0]["dn"]
+    old = [
+        "{0}to attrs=userPassword by self =w by anonymous auth by * none",
+        "{1}to * by users read by * none",
+    ]
+    assert config.modify(database, {"olcAccess": [(ldap3.MODIFY_REPLACE, old)]}), config.result
+    plan = connect(bare.uri, f"cn=plan-reader,ou=services,{CTU}", SERVICE_PASSWORDS["ctu", "plan-reader"])
+    assert plan.search(f"ou=services,{CTU}", "(objectClass=*)", attributes=["cn"])  # sees the services
+
+    updated = bootstrap(repo, "--diff")
+    assert f"- {database}: olcAccess: {old[1]}" in updated
+    assert f"{database}: olcAccess" in updated and "changed=1" in updated
+    plan.search(f"ou=services,{CTU}", "(objectClass=*)", attributes=["cn"])
+    assert plan.response == []
+    config.search(database, "(objectClass=*)", ldap3.BASE, attributes=["olcAccess"])
+    assert len(config.response[0]["raw_attributes"]["olcAccess"]) > 2
+    assert "changed=0" in bootstrap(repo)
+
+
+def test_a_missing_service_identity_password_stops_the_bootstrap_with_its_name(repo, bare):
+    failed = bootstrap(repo, without=("HOPTHU_PLAN_READER_PASSWORD_DANANG",), succeeds=False)
+    assert "no password for the plan-reader identity of danang" in failed
+    assert "HOPTHU_PLAN_READER_PASSWORD_DANANG" in failed
 
 
 def binds(uri: str, dn: str, password: str) -> bool:

@@ -17,6 +17,7 @@ import ldap3
 import pytest
 
 from hopthu.audit import AuditLog
+from hopthu.directory import dn
 from hopthu.inventory import load_inventory
 from hopthu.passwords import Outbox
 from workspace import copy_of_repo
@@ -168,11 +169,22 @@ def test_apply_every_kind_then_reapply_changes_nothing(workspace):
 
     # no generated password, and no bind credential, anywhere but where they belong (outbox, the server's
     # secret files): not in the repository's files, the commands' output, the plan or the audit log
-    secrets = list(passwords.values()) + [server.bind_password(org) for org in ("binhthuan", "danang", "ctu")]
+    orgs = ("binhthuan", "danang", "ctu")
+    secrets = list(passwords.values()) + [server.bind_password(org) for org in orgs]
+    secrets += [server.service_password(org, name) for org in orgs for name in dn.SERVICE_IDENTITIES]
     assert secrets
     haystacks = [*workspace.outputs, workspace.audit_log.read_text()]
     haystacks += [p.read_text(errors="replace") for p in workspace.root.rglob("*") if p.is_file()]
     haystacks.append(workspace.run("plan", "--json").stdout)
+    as_plan_reader = [HOPTHU, "plan", "--json", "--directory", str(server.workdir / "plan-directory.json")]
+    planned = subprocess.run(
+        [*as_plan_reader, "--audit-log", str(workspace.audit_log)],
+        cwd=workspace.root,
+        capture_output=True,
+        text=True,
+    )
+    assert planned.returncode == 0, planned.stderr
+    haystacks += [planned.stdout, planned.stderr]
     for secret in secrets:
         assert not any(secret in hay for hay in haystacks)
 

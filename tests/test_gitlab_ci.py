@@ -30,6 +30,7 @@ import yaml
 from gitlab_standin import GitLabStandIn, approvals, merge_request
 from hopthu.audit import AuditLog
 from hopthu.cli.codeowners import with_units_section
+from hopthu.directory import dn
 from hopthu.inventory import load_inventory
 from sample_requests import (
     BDT_CREATE,
@@ -143,6 +144,10 @@ def test_no_job_script_touches_a_secret_variable(ci):
 # --- the pipelines, run locally --------------------------------------------------------------------
 
 
+def plan_password_env(org: str) -> str:
+    return f"HOPTHU_PLAN_READER_PASSWORD_{org.upper()}"
+
+
 def _copy_tree(target: Path) -> None:
     def ignore(directory: str, names: list[str]) -> set[str]:
         skipped = {n for n in names if n in NOT_COPIED or n == "__pycache__" or n.endswith(".egg-info")}
@@ -167,6 +172,17 @@ class Pipeline:
         self.connections.write_text(json.dumps({"uri": info["uri"], "organisations": organisations}))
         self.secrets = {code: server.bind_password(code) for code in organisations}
         self.watched: list[str] = []  # other secrets the jobs get, never to be seen in a log
+        # The plan job of merge requests binds as the read-only plan-readers (masked, unprotected variables).
+        self.plan_connections = base / "plan-connections.json"
+        readers = {
+            code: {
+                "bind_dn": org["services"][dn.PLAN_READER]["bind_dn"],
+                "password_env": plan_password_env(code),
+            }
+            for code, org in info["organisations"].items()
+        }
+        self.plan_connections.write_text(json.dumps({"uri": info["uri"], "organisations": readers}))
+        self.plan_secrets = {code: server.service_password(code, dn.PLAN_READER) for code in organisations}
         self.logs: list[str] = []
 
     def git(self, *args: str, author: str = "it") -> str:
@@ -198,13 +214,21 @@ class Pipeline:
             "CI_PIPELINE_SOURCE": source,
             "CI_DEFAULT_BRANCH": "main",
             "HOPTHU_CI_VENV": str(VENV),
-            "HOPTHU_DIRECTORY": str(self.connections),
             "HOPTHU_AUDIT_LOG": str(self.state / "audit.jsonl"),
             "HOPTHU_OUTBOX": str(self.state / "outbox"),
             "HOPTHU_ANSIBLE_INVENTORY": "inventory/dev.yml",
-            **{f"HOPTHU_BIND_PASSWORD_{code.upper()}": secret for code, secret in self.secrets.items()},
-            **variables,
         }
+        if source == "merge_request_event":
+            # As on GitLab: a merge request's branch is not protected, so it sees no protected variable (no
+            # rootdn password), only the unprotected plan-reader ones.
+            values["HOPTHU_PLAN_DIRECTORY"] = str(self.plan_connections)
+            values |= {plan_password_env(code): secret for code, secret in self.plan_secrets.items()}
+        else:
+            values["HOPTHU_DIRECTORY"] = str(self.connections)
+            values |= {
+                f"HOPTHU_BIND_PASSWORD_{code.upper()}": secret for code, secret in self.secrets.items()
+            }
+        values |= variables
         command = [str(GITLAB_CI_LOCAL), "--force-shell-executor", "--no-color", "--home", str(self.tmp)]
         command += ["--ignore-predefined-vars", ",".join(k for k in values if not k.startswith("HOPTHU_"))]
         for key, value in values.items():
@@ -221,6 +245,8 @@ class Pipeline:
         self.logs += logs
         for secret in [*self.secrets.values(), *self.watched]:
             assert secret not in "\n".join(logs), "a bind password or token reached the job logs"
+        for secret in [*self.secrets.values(), *self.plan_secrets.values()]:
+            assert secret not in "\n".join(logs), "a bind password reached the job logs"
         return done
 
     def artifact(self, job: str, name: str) -> Path:
@@ -279,6 +305,13 @@ def test_merge_request_adding_a_request_passes_with_its_reports(pipeline):
     conn = pipeline.server.connect("binhthuan")
     assert not conn.search("dc=binhthuan,dc=gov,dc=vn", "(uid=baopq)")  # a plan writes nothing
     conn.unbind()
+    pipeline.clean()
+
+    # Without the plan-readers' connections the plan job says what to set (it never falls back to the
+    # apply's connections).
+    done = pipeline.run("plan", source="merge_request_event", **MERGE_REQUEST, HOPTHU_PLAN_DIRECTORY="")
+    assert done.returncode != 0
+    assert "HOPTHU_PLAN_DIRECTORY is not set" in "\n".join(pipeline.logs[-3:])
     pipeline.clean()
 
 

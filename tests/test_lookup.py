@@ -12,7 +12,6 @@ from ldap3.protocol.rfc4511 import LDAPMessage, MessageID, ProtocolOp
 from ldap3.utils.asn1 import encode as ldap3_encode
 
 from hopthu.directory import DirectoryError, dn, lookup, reader
-from hopthu.directory.connection import connect
 from hopthu.directory.reader import ACCOUNT_ATTRIBUTES, DirectoryReader
 
 real_paged = reader.paged_search
@@ -137,11 +136,9 @@ def test_a_missing_tree_is_a_clear_error_for_look_ups_too(directory, org):
     assert admin.search(org.base_dn, "(objectClass=*)", ldap3.BASE)  # the connection is still in step
 
 
-USERS_LIMITS = "{1}users size.soft=500 size.hard=500 size.pr=2000 size.prtotal=unlimited"
-
-
-def set_users_limits(server, org, limits: str) -> None:
-    """The org database's limits for bound users other than its rootdn (cn=config over ldapi)."""
+def set_limits(server, org, who: str, limits: str | None) -> str:
+    """Set the org database's olcLimits for ``who`` (e.g. ``users``) to ``limits`` (cn=config over
+    ldapi), keeping its place in the list; returns what they were."""
     conn = ldap3.Connection(
         ldap3.Server(server.ldapi_uri, get_info=ldap3.NONE),
         authentication=ldap3.SASL,
@@ -152,28 +149,31 @@ def set_users_limits(server, org, limits: str) -> None:
     try:
         conn.search("cn=config", f"(olcSuffix={org.base_dn})", attributes=["olcLimits"])
         (database,) = conn.entries
-        kept = [value for value in database.olcLimits.values if not value.startswith("{1}")]
-        change = {"olcLimits": [(ldap3.MODIFY_REPLACE, [*kept, limits])]}
-        assert conn.modify(database.entry_dn, change), conn.result
+        values = list(database.olcLimits.values)
+        (index,) = [i for i, value in enumerate(values) if value.split("}", 1)[1].startswith(who + " ")]
+        before = values[index].split(" ", 1)[1]
+        values[index] = f"{values[index].split('}', 1)[0]}}}{who} {limits}"
+        assert conn.modify(database.entry_dn, {"olcLimits": [(ldap3.MODIFY_REPLACE, values)]}), conn.result
     finally:
         conn.unbind()
+    return before
 
 
 def test_an_answer_cut_by_the_servers_size_limit_is_read_again_page_by_page(directory, org, monkeypatch):
     admin = directory.connect(org)
     for uid in ("anvtt", "minhnv", "tienminhth", "lanpt"):
         add_person(admin, org, uid)
-    # A service account (not the rootdn, which no limit binds) reads the directory.
-    add_person(admin, org, "doc", userPassword="Doc-chi-9f3Kq2x")
-    service = connect(directory.uri, dn.person_dn(org, "doc"), "Doc-chi-9f3Kq2x")
+    # The plan job's identity (not the rootdn, which no limit binds), under a tight limit.
+    service = directory.connect(org, dn.PLAN_READER)
     monkeypatch.setattr(reader, "PAGE_SIZE", 2)
     paged = []
     monkeypatch.setattr(reader, "paged_search", lambda *args: paged.append(args) or real_paged(*args))
-    set_users_limits(directory, org, "{1}users size.soft=2 size.hard=2 size.pr=2 size.prtotal=unlimited")
+    services = f'dn.children="{dn.container_dn(org, dn.SERVICES)}"'
+    before = set_limits(directory, org, services, "size.soft=2 size.hard=2 size.pr=2 size.prtotal=unlimited")
     try:
         found = DirectoryReader(service).accounts(org, ["anvtt", "minhnv", "tienminhth", "lanpt"])
     finally:
-        set_users_limits(directory, org, USERS_LIMITS)
+        set_limits(directory, org, services, before)
     assert sorted(found) == ["anvtt", "lanpt", "minhnv", "tienminhth"]
     assert len(paged) == 1  # the look-up was cut at 2 entries, then read again in pages of 2
 

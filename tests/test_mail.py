@@ -187,7 +187,23 @@ def test_bind_passwords_stay_in_private_files(local_mail, mail_directory):
     add_account(mail_directory, "bt", "logcheck", password="Nhat-ky-0000abc")
     send(local_mail, "logcheck@binhthuan.gov.vn", "Ghi nhật ký")
     wait_for(local_mail, "logcheck@binhthuan.gov.vn", "Nhat-ky-0000abc", "Ghi nhật ký")
-    secrets = [SERVICE_PASSWORD, mail_directory.bind_password("bt")]
+    # Every secret of the directory: the mail-lookup ones the servers hold, and those they must never see.
+    secrets = [SERVICE_PASSWORD] + [
+        secret
+        for org in MAIL_ORGS
+        for secret in (
+            mail_directory.bind_password(org),
+            *(mail_directory.service_password(org, name) for name in dn.SERVICE_IDENTITIES),
+        )
+    ]
+    for folder in (local_mail.setup.dovecot_dir, local_mail.setup.postfix_dir):
+        text = "".join(p.read_text(encoding="utf-8") for p in folder.iterdir() if p.is_file())
+        # They bind as the mail-lookup identities, and hold no rootdn or plan-reader secret.
+        assert all(mail_directory.service_dn(org, dn.MAIL_LOOKUP) in text for org in MAIL_ORGS)
+        assert "cn=admin," not in text
+        assert not any(mail_directory.bind_password(org) in text for org in MAIL_ORGS)
+        plan_reader = [mail_directory.service_password(org, dn.PLAN_READER) for org in MAIL_ORGS]
+        assert not any(secret in text for secret in plan_reader)
 
     for folder in (local_mail.setup.dovecot_dir, local_mail.setup.postfix_dir):
         for path in folder.iterdir():

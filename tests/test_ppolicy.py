@@ -145,14 +145,15 @@ def test_memberof_follows_group_membership_and_account_deletion(directory, org):
     assert read(admin, group, "member")["member"] == [b""]  # refint removed the deleted account
 
 
-def test_users_read_the_directory_but_no_password_and_anonymous_reads_nothing(directory, org):
+def test_users_read_the_address_book_but_no_password_and_anonymous_reads_nothing(directory, org):
     admin = directory.connect(org)
     minh = add_person(admin, org, "minhnv")
-    add_person(admin, org, "anvtt")
+    add_person(admin, org, "anvtt", employeeNumber="CB-0007")
 
     user = user_session(directory, minh, INITIAL)
     assert user.search(dn.person_dn(org, "anvtt"), "(objectClass=*)", ldap3.BASE, attributes=["*"])
     assert "userPassword" not in user.response[0]["raw_attributes"]
+    assert "employeeNumber" not in user.response[0]["raw_attributes"]  # not in the address book
     assert user.response[0]["raw_attributes"]["cn"] == ["Người dùng anvtt".encode()]
 
     anonymous = ldap3.Connection(ldap3.Server(directory.uri, get_info=ldap3.NONE), auto_bind=True)
@@ -161,7 +162,7 @@ def test_users_read_the_directory_but_no_password_and_anonymous_reads_nothing(di
 
 
 def test_a_user_pages_through_more_entries_than_the_size_limit(start_directory, org, tmp_path):
-    """Services bind as ordinary entries: they get 500 entries per plain search, any number paged."""
+    """An account gets 500 entries per plain search, any number paged; the service identities any number."""
     ldif = "".join(
         f"dn: {dn.person_dn(org, f'u{i:04d}')}\nobjectClass: inetOrgPerson\nuid: u{i:04d}\ncn: U\nsn: U\n\n"
         for i in range(1200)
@@ -179,3 +180,7 @@ def test_a_user_pages_through_more_entries_than_the_size_limit(start_directory, 
         dn.container_dn(org, dn.PEOPLE), "(uid=*)", ldap3.LEVEL, attributes=["uid"], paged_size=1000
     )
     assert sum(1 for _ in entries) == 1201
+    for name in dn.SERVICE_IDENTITIES:
+        whole = directory.connect(org, name)
+        whole.search(dn.container_dn(org, dn.PEOPLE), "(uid=*)", ldap3.LEVEL, attributes=["uid"])
+        assert whole.result["result"] == 0 and len(whole.response) == 1201, name

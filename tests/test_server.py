@@ -19,6 +19,7 @@ import pytest
 from hopthu.directory import DirectoryError, dn, ldif, server
 from hopthu.directory.connection import connect
 from hopthu.directory.server import LocalDirectory, ServerError
+from hopthu.endpoints import load_endpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 HOPTHU = [sys.executable, "-c", "from hopthu.cli import main; main()"]
@@ -55,6 +56,39 @@ def test_connection_info_names_where_the_secret_is_but_never_holds_it(slapd_serv
     assert password_file.read_text() == slapd_server.bind_password(
         org
     )  # no newline: usable with ldapsearch -y
+    for name, service in info["organisations"]["demo"]["services"].items():
+        assert service["bind_dn"] == f"cn={name},ou=services,dc=demo,dc=gov,dc=vn"
+        secret_file = Path(service["password_file"])
+        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(secret_file.parent.stat().st_mode) == 0o700
+        assert secret_file.read_text() == slapd_server.service_password(org, name)
+        assert len(secret_file.read_text()) >= 32
+        assert secret_file.read_text() not in text
+
+
+def test_the_plan_connections_file_binds_as_the_plan_readers(slapd_server, org, other_org):
+    path = slapd_server.workdir / server.PLAN_INFO_FILE
+    text = path.read_text()
+    endpoints = load_endpoints(path, env={})
+
+    assert sorted(endpoints) == ["demo", "other"]
+    for each in (org, other_org):
+        endpoint = endpoints[each.code]
+        assert endpoint.bind_dn == dn.service_dn(each, dn.PLAN_READER)
+        assert endpoint.password == slapd_server.service_password(each, dn.PLAN_READER)
+        assert endpoint.password not in text
+        connect(endpoint.uri, endpoint.bind_dn, endpoint.password).unbind()
+
+
+def test_service_secrets_are_stored_hashed(slapd_server, org):
+    admin = slapd_server.connect(org)
+    for name in dn.SERVICE_IDENTITIES:
+        admin.search(
+            slapd_server.service_dn(org, name), "(objectClass=*)", ldap3.BASE, attributes=["userPassword"]
+        )
+        (stored,) = admin.response[0]["raw_attributes"]["userPassword"]
+        assert stored.startswith(b"{SSHA}")
+        assert slapd_server.service_password(org, name).encode() not in stored
 
 
 def test_rootdn_secret_is_hashed_in_the_configuration(slapd_server, org):
@@ -116,6 +150,8 @@ def test_other_organisations_rebuild_the_server(start_directory, org, other_org,
     assert second.pid != first_pid
     assert set(second.base_dns) == {"demo", "other"}
     assert second.connect(other_org).search(other_org.base_dn, "(objectClass=*)", ldap3.BASE)
+    # The secrets stay what they were (files the mail servers' configuration was written from).
+    second.connect(org, dn.MAIL_LOOKUP).unbind()
 
 
 def test_attach_finds_a_running_server_and_explains_a_missing_one(start_directory, org, tmp_path):
@@ -175,6 +211,13 @@ def test_unsafe_organisation_settings_are_refused(org, tmp_path):
         LocalDirectory.start(tmp_path, [replace(org, base_dn="dc=x\ndn: cn=evil")])
 
 
+def test_base_entries_are_never_rendered_without_every_service_identity(org):
+    with pytest.raises(ldif.ConfigError, match="no password hash for plan-reader"):
+        ldif.render_base(org, {dn.MAIL_LOOKUP: ldif.ssha("x")})
+    text = ldif.render_base(org, {name: ldif.ssha(name) for name in dn.SERVICE_IDENTITIES})
+    assert f"dn: {dn.service_dn(org, dn.PLAN_READER)}\n" in text and "userPassword: {SSHA}" in text
+
+
 @pytest.mark.slapd
 def test_cli_start_status_stop(tmp_path):
     workdir = tmp_path / "srv"
@@ -191,6 +234,10 @@ def test_cli_start_status_stop(tmp_path):
         for org in info["organisations"].values():
             assert org["bind_dn"] in started.stdout and org["password_file"] in started.stdout
             assert Path(org["password_file"]).read_text() not in started.stdout + started.stderr
+            for service in org["services"].values():
+                assert service["bind_dn"] in started.stdout and service["password_file"] in started.stdout
+                assert Path(service["password_file"]).read_text() not in started.stdout + started.stderr
+        assert str(workdir / "plan-directory.json") in started.stdout
 
         status = hopthu("server", "status", "--dir", str(workdir), "--json")
         assert status.returncode == 0, status.stderr

@@ -53,6 +53,11 @@ options:
       password_file:
         description: File with the bind password, C({org}) replaced.
         type: str
+      service_password_file:
+        description:
+        - File with the password of a read-only service identity, C({service}) and C({org}) replaced. Read by
+          C(playbooks/bootstrap.yml), which creates the identities; these modules bind as I(bind_dn).
+        type: str
   bind_passwords:
     description: Organisation code to bind password (from ansible-vault).
     type: dict

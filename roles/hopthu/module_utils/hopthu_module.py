@@ -47,6 +47,7 @@ SERVER_OPTIONS = dict(
     organisations=dict(type="list", elements="str", required=True),
     bind_dn=dict(type="str"),  # "{base_dn}" is replaced; default cn=admin,<base_dn>
     password_file=dict(type="str"),  # "{org}" is replaced
+    service_password_file=dict(type="str"),  # for bootstrap.yml (the service identities), unused here
 )
 
 COMMON_ARGUMENTS = dict(

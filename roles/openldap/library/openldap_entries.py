@@ -1,6 +1,7 @@
 #!/usr/bin/python
-# Ansible module: make sure LDAP entries and attribute values exist (add what is missing, never change or
-# remove anything), with the OpenLDAP client tools. Used by the openldap role for cn=config and base entries.
+# Ansible module: make sure LDAP entries and attribute values exist (add what is missing; change nothing
+# else, except the attributes named in replace_attributes), with the OpenLDAP client tools. Used by the
+# openldap role for cn=config and base entries.
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ module: openldap_entries
 short_description: Add the LDIF entries and attribute values an OpenLDAP server is missing
 description:
 - Each entry of I(ldif) or I(ldif_file) whose DN does not exist is added with C(ldapadd); existing entries
-  are left as they are. Each value of I(values) missing from its entry is added with C(ldapmodify).
+  are left as they are, except for the attributes named in I(replace_attributes). Each value of I(values)
+  missing from its entry is added with C(ldapmodify).
 - With I(ignore_ordering), the C({N}) ordering prefixes of cn=config (C(cn={4}misc), C({1}ppolicy)) are
   ignored when comparing, so C(cn=misc,cn=schema,cn=config) is found as C(cn={4}misc,…).
 - Check mode reports what would be added; diff mode shows it.
@@ -59,6 +61,15 @@ options:
     description: Ignore {N} ordering prefixes when comparing DNs and values.
     type: bool
     default: false
+  replace_attributes:
+    description:
+    - Attributes that an existing entry of I(ldif) must hold exactly as the LDIF says, values in the same
+      order (e.g. C(olcAccess), whose order decides). Values are compared with runs of white space made
+      one space, and with I(ignore_ordering) without their C({N}) prefixes; when they differ the attribute
+      is replaced as a whole. Attributes the LDIF entry does not have are left alone.
+    type: list
+    elements: str
+    default: []
 author: hopthu
 """
 
@@ -78,6 +89,10 @@ values_added:
   description: '''dn: attribute: value'' of each value added (or that would be).'
   type: list
   returned: always
+replaced:
+  description: '''dn: attribute'' of each attribute replaced (or that would be).'
+  type: list
+  returned: always
 """
 
 import base64  # noqa: E402
@@ -90,17 +105,23 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 ORDERING = re.compile(r"^\{-?\d+\}")
 
 
+def unfold(lines: list[str]) -> list[str]:
+    """LDIF lines with folded continuations (a leading space) joined to the line they continue."""
+    unfolded: list[str] = []
+    for line in lines:
+        if line.startswith(" ") and unfolded:
+            unfolded[-1] += line[1:]
+        elif line and not line.startswith("#"):
+            unfolded.append(line)
+    return unfolded
+
+
 def parse_ldif(text: str) -> list[tuple[str, str]]:
     """(DN, LDIF block) of each entry; comments and line folding as in RFC 2849."""
     entries = []
     for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
         lines = [line for line in block.split("\n") if not line.startswith("#")]
-        unfolded: list[str] = []
-        for line in lines:
-            if line.startswith(" ") and unfolded:
-                unfolded[-1] += line[1:]
-            elif line:
-                unfolded.append(line)
+        unfolded = unfold(lines)
         if not unfolded:
             continue
         first = unfolded[0]
@@ -129,6 +150,26 @@ def normal_rdn(rdn: str, ignore_ordering: bool) -> str:
 
 def normal_dn(dn: str, ignore_ordering: bool) -> tuple[str, ...]:
     return tuple(normal_rdn(rdn, ignore_ordering) for rdn in split_dn(dn))
+
+
+def ldif_values(block: str, attribute: str) -> list[str]:
+    """The values of ``attribute`` in one LDIF entry, in order (base64 ones decoded)."""
+    values = []
+    for line in unfold(block.split("\n")):
+        name, colon, rest = line.partition(":")
+        if not colon or name.strip().lower() != attribute.lower():
+            continue
+        if rest.startswith(":"):
+            values.append(base64.b64decode(rest[1:].strip()).decode("utf-8"))
+        else:
+            values.append(rest.lstrip(" "))
+    return values
+
+
+def normal_text(value: str, ignore_ordering: bool) -> str:
+    """A value as slapd keeps an olcAccess or olcLimits rule: runs of white space are one space."""
+    value = " ".join(value.split())
+    return ORDERING.sub("", value) if ignore_ordering else value
 
 
 def normal_value(value: str, ignore_ordering: bool) -> str:
@@ -224,6 +265,33 @@ def missing_values(ldap: Ldap, wanted: list[dict], ignore_ordering: bool) -> lis
     return missing
 
 
+def attributes_to_replace(
+    ldap: Ldap, entries: list[tuple[str, str]], names: list[str], ignore_ordering: bool
+) -> list[tuple[str, str, list[str], list[str]]]:
+    """(DN, attribute, wanted values, current values) of each attribute of an existing entry that differs."""
+    differing = []
+    for dn, block in entries:
+        wanted = {name: ldif_values(block, name) for name in names}
+        wanted = {name: values for name, values in wanted.items() if values}
+        if not wanted:
+            continue
+        rc, out = ldap.search(dn, "base", list(wanted))
+        if rc != 0:
+            continue  # not there under this DN: added whole, or found under another ordering prefix
+        for name, values in wanted.items():
+            have = ldif_values(out, name)
+            if [normal_text(v, ignore_ordering) for v in have] != [
+                normal_text(v, ignore_ordering) for v in values
+            ]:
+                differing.append((dn, name, values, have))
+    return differing
+
+
+def replace_ldif(dn: str, attribute: str, values: list[str]) -> str:
+    encoded = "".join(f"{attribute}:: {base64.b64encode(v.encode()).decode()}\n" for v in values)
+    return f"dn: {dn}\nchangetype: modify\nreplace: {attribute}\n{encoded}-\n"
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -245,6 +313,7 @@ def main() -> None:
                 ),
             ),
             ignore_ordering=dict(type="bool", default=False),
+            replace_attributes=dict(type="list", elements="str", default=[]),
         ),
         mutually_exclusive=[("ldif", "ldif_file")],
         supports_check_mode=True,
@@ -259,8 +328,12 @@ def main() -> None:
             module.fail_json(msg=f"cannot read {params['ldif_file']}: {error.strerror}")
     ldap = Ldap(module)
     try:
-        entries = missing_entries(ldap, parse_ldif(text), params["ignore_ordering"])
+        wanted = parse_ldif(text)
+        entries = missing_entries(ldap, wanted, params["ignore_ordering"])
         values = missing_values(ldap, params["values"], params["ignore_ordering"])
+        replacements = attributes_to_replace(
+            ldap, wanted, params["replace_attributes"], params["ignore_ordering"]
+        )
         if not module.check_mode:
             if entries:
                 ldap.change("ldapadd", "\n".join(block for _, block in entries))
@@ -268,13 +341,27 @@ def main() -> None:
                 ldap.change(
                     "ldapmodify", f"dn: {dn}\nchangetype: modify\nadd: {attribute}\n{attribute}: {value}\n"
                 )
+            for dn, attribute, new, _ in replacements:
+                ldap.change("ldapmodify", replace_ldif(dn, attribute, new))
     finally:
         ldap.close()
     added = [dn for dn, _ in entries]
     values_added = [f"{dn}: {attribute}: {value}" for dn, attribute, value in values]
-    result = {"changed": bool(added or values_added), "added": added, "values_added": values_added}
+    replaced = [f"{dn}: {attribute}" for dn, attribute, _, _ in replacements]
+    result = {
+        "changed": bool(added or values_added or replaced),
+        "added": added,
+        "values_added": values_added,
+        "replaced": replaced,
+    }
     if module._diff:
-        result["diff"] = {"before": "", "after": "".join(f"+ {line}\n" for line in added + values_added)}
+        before = [f"{dn}: {attribute}: {v}" for dn, attribute, _, old in replacements for v in old]
+        after = added + values_added
+        after += [f"{dn}: {attribute}: {v}" for dn, attribute, new, _ in replacements for v in new]
+        result["diff"] = {
+            "before": "".join(f"- {line}\n" for line in before),
+            "after": "".join(f"+ {line}\n" for line in after),
+        }
     module.exit_json(**result)
 
 

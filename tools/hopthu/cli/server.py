@@ -12,7 +12,8 @@ DIR_OPTION = click.option(
     "workdir",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Directory of the server: its configuration, data, secrets and directory.json.",
+    help="Directory of the server: its configuration, data, secrets, directory.json (rootdn) and "
+    "plan-directory.json (the read-only plan-reader identities).",
 )
 
 
@@ -30,8 +31,8 @@ def server() -> None:
 @click.option(
     "--mail",
     is_flag=True,
-    help="Also start a private Dovecot (IMAP, LMTP) and Postfix (SMTP) reading this directory, in DIR/mail "
-    "(needs root, as Postfix does).",
+    help="Also start a private Dovecot (IMAP, LMTP) and Postfix (SMTP) reading this directory as the "
+    "read-only mail-lookup identities, in DIR/mail (needs root, as Postfix does).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the connection information as JSON.")
 @click.pass_context
@@ -106,6 +107,8 @@ def status(workdir: Path, as_json: bool) -> None:
 
 
 def _show(directory, as_json: bool, mail_info: dict | None = None) -> None:
+    from hopthu.directory.server import PLAN_INFO_FILE
+
     info = directory.connection_info()
     if mail_info:
         info["mail"] = mail_info
@@ -121,6 +124,11 @@ def _show(directory, as_json: bool, mail_info: dict | None = None) -> None:
     for code, org in info["organisations"].items():
         click.echo(f"  {code}: base {org['base_dn']}")
         click.echo(f"      bind DN {org['bind_dn']}, password in {org['password_file']}")
+        for name, service in org["services"].items():
+            click.echo(
+                f"      {name} (read only) {service['bind_dn']}, password in {service['password_file']}"
+            )
+    click.echo(f"plan as the plan-reader identities: --directory {directory.workdir / PLAN_INFO_FILE}")
     first = next(iter(info["organisations"].values()))
     click.echo(
         f"try: ldapsearch -x -H {info['uri']} -D '{first['bind_dn']}' -y {first['password_file']} "

@@ -20,6 +20,13 @@ PEOPLE = "people"  # ou=people: person accounts, flat, rdn uid=<username>
 MAILBOXES = "mailboxes"  # ou=mailboxes: unit mailboxes (hộp thư cơ quan/đơn vị)
 GROUPS = "groups"  # ou=groups: application groups, cn=<code>
 POLICIES = "policies"  # ou=policies: the ppolicy password policies
+SERVICES = "services"  # ou=services: the read-only service identities, cn=<name>
+
+# The service identities of every organisation (ldif/base.ldif.j2 creates them, ldif/database.ldif.j2
+# says what each may read): Dovecot and Postfix, and the plan job of merge requests.
+MAIL_LOOKUP = "mail-lookup"
+PLAN_READER = "plan-reader"
+SERVICE_IDENTITIES = (MAIL_LOOKUP, PLAN_READER)
 
 # groupOfNames must have a member; every group keeps this one (the empty DN, which memberof
 # ignores) so that removing its last real member never violates the schema. Readers skip it.
@@ -100,6 +107,11 @@ def group_dn(org: Organisation | str, code: str) -> str:
 
 def policy_dn(org: Organisation | str) -> str:
     return f"cn=default,ou={POLICIES},{base_of(org)}"
+
+
+def service_dn(org: Organisation | str, name: str) -> str:
+    """A service identity (``MAIL_LOOKUP``, ``PLAN_READER``) of an organisation."""
+    return f"cn={escape_rdn_value(name)},ou={SERVICES},{base_of(org)}"
 
 
 def admin_dn(org: Organisation | str) -> str:

@@ -3,7 +3,10 @@
 Everything lives in one directory::
 
     <workdir>/directory.json        how to reach it: URIs, bind DNs, paths of the secret files (no secret)
+    <workdir>/plan-directory.json   the same, bound as each organisation's plan-reader (for `hopthu plan`)
     <workdir>/secrets/<org>.password the rootdn secret of each organisation (0600; kept across restarts)
+    <workdir>/secrets/<service>/<org>.password
+                                    the secret of each service identity (mail-lookup, plan-reader)
     <workdir>/slapd.d/               cn=config, loaded offline with slapadd -n0
     <workdir>/data/<org>/            the organisation's mdb database
     <workdir>/slapd.pid, ldapi       the running server
@@ -39,6 +42,7 @@ from hopthu.directory.reader import paged_search
 from hopthu.model import Organisation
 
 INFO_FILE = "directory.json"
+PLAN_INFO_FILE = "plan-directory.json"  # a connections file bound as the plan-reader identities
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -148,6 +152,17 @@ class LocalDirectory:
     def bind_password(self, org: Organisation | str) -> str:
         return self.password_file(org).read_text(encoding="utf-8").strip()
 
+    def service_dn(self, org: Organisation | str, service: str) -> str:
+        """The DN of a service identity (``dn.MAIL_LOOKUP``, ``dn.PLAN_READER``) of ``org``."""
+        return dn.service_dn(self.base_dn(org), _service_name(service))
+
+    def service_password_file(self, org: Organisation | str, service: str) -> Path:
+        self.base_dn(org)
+        return _secret_file(self.workdir, _org_code(org), _service_name(service))
+
+    def service_password(self, org: Organisation | str, service: str) -> str:
+        return self.service_password_file(org, service).read_text(encoding="utf-8").strip()
+
     def connection_info(self) -> dict[str, object]:
         """How to reach the server, for people and other processes; never contains a secret."""
         return {
@@ -162,14 +177,35 @@ class LocalDirectory:
                     "base_dn": base_dn,
                     "bind_dn": self.bind_dn(code),
                     "password_file": str(self.password_file(code)),
+                    "services": {
+                        service: self._service_info(code, service) for service in dn.SERVICE_IDENTITIES
+                    },
                 }
                 for code, base_dn in sorted(self.base_dns.items())
             },
         }
 
-    def connect(self, org: Organisation | str) -> ldap3.Connection:
-        """A connection bound as the organisation's rootdn."""
-        return connect(self.uri, self.bind_dn(org), self.bind_password(org))
+    def service_connection_info(self, service: str) -> dict[str, object]:
+        """A connections file (``hopthu.endpoints``) that binds as ``service`` in every organisation."""
+        return {
+            "uri": self.uri,
+            "organisations": {
+                code: {"base_dn": base_dn, **self._service_info(code, service)}
+                for code, base_dn in sorted(self.base_dns.items())
+            },
+        }
+
+    def _service_info(self, code: str, service: str) -> dict[str, str]:
+        return {
+            "bind_dn": self.service_dn(code, service),
+            "password_file": str(self.service_password_file(code, service)),
+        }
+
+    def connect(self, org: Organisation | str, service: str | None = None) -> ldap3.Connection:
+        """A connection bound as the organisation's rootdn, or as its service identity ``service``."""
+        if service is None:
+            return connect(self.uri, self.bind_dn(org), self.bind_password(org))
+        return connect(self.uri, self.service_dn(org, service), self.service_password(org, service))
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -264,6 +300,8 @@ class LocalDirectory:
         _write_private(
             self.workdir / INFO_FILE, json.dumps(self.connection_info(), indent=2) + "\n", mode=0o644
         )
+        plan_info = self.service_connection_info(dn.PLAN_READER)
+        _write_private(self.workdir / PLAN_INFO_FILE, json.dumps(plan_info, indent=2) + "\n", mode=0o644)
 
     def _why_not_started(self, stderr: str) -> str:
         # slapd reports its errors to syslog only; say what is checkable here and how to see the rest.
@@ -354,13 +392,18 @@ def _build(workdir: Path, orgs: list[Organisation], slapadd: str) -> None:
         db_dir.mkdir(parents=True, mode=0o700)
         rootpw_hash = ldif.ssha(_secret(workdir, org.code))
         databases.append(ldif.render_database(org, index, rootpw_hash, db_dir))
+    # slapadd runs no overlay, so the service identities' secrets go in already hashed.
+    service_hashes = {
+        org.code: {name: ldif.ssha(_secret(workdir, org.code, name)) for name in dn.SERVICE_IDENTITIES}
+        for org in orgs
+    }
     with tempfile.TemporaryDirectory(prefix="hopthu-ldif-", dir=workdir) as tmp:
         config = Path(tmp) / "config.ldif"
         _write_private(config, ldif.render_local_config(workdir, databases))
         _run([slapadd, "-n0", "-F", str(config_dir), "-l", str(config)], "load cn=config")
         for org in orgs:
             base = Path(tmp) / f"{org.code}.ldif"
-            _write_private(base, ldif.render_base(org))
+            _write_private(base, ldif.render_base(org, service_hashes[org.code]))
             _run(
                 [slapadd, "-q", "-F", str(config_dir), "-b", org.base_dn, "-l", str(base)], f"load {org.code}"
             )
@@ -372,16 +415,27 @@ def _run(command: list[str], what: str) -> None:
         raise ServerError(f"{what} failed ({' '.join(command[:2])}…): {done.stderr.strip()}")
 
 
-def _secret_file(workdir: Path, code: str) -> Path:
-    return workdir / "secrets" / f"{code}.password"
+def _service_name(service: str) -> str:
+    if service not in dn.SERVICE_IDENTITIES:
+        raise ServerError(f"no service identity {service!r} (there are: {', '.join(dn.SERVICE_IDENTITIES)})")
+    return service
 
 
-def _secret(workdir: Path, code: str) -> str:
-    """The rootdn secret of an organisation: kept from an earlier run, or a new random one."""
-    path = _secret_file(workdir, code)
+def _secret_file(workdir: Path, code: str, service: str | None = None) -> Path:
+    """secrets/<org>.password for the rootdn, secrets/<service>/<org>.password for a service identity."""
+    if service is None:
+        return workdir / "secrets" / f"{code}.password"
+    return workdir / "secrets" / service / f"{code}.password"
+
+
+def _secret(workdir: Path, code: str, service: str | None = None) -> str:
+    """The rootdn (or service identity) secret of an organisation: kept from an earlier run, or a new
+    random one."""
+    path = _secret_file(workdir, code, service)
     if path.is_file():
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(mode=0o700, exist_ok=True)
+    for folder in (workdir / "secrets", path.parent):  # each 0700 (mkdir's parents= would not be)
+        folder.mkdir(mode=0o700, exist_ok=True)
     value = secrets.token_urlsafe(24)
     _write_private(path, value)  # no newline: `ldapsearch -y FILE` uses the whole file as the password
     return value

@@ -25,6 +25,11 @@ Decisions (each one tested against the real servers in tests/test_mail.py):
   (Dovecot looks accounts up with its own bind, which a lock does not stop); ``reject`` makes Postfix
   refuse it at RCPT time with 550. Only hopthu's lock (``pwdAccountLockedTime: 000001010000Z``) counts:
   ppolicy's temporary lockout after failed logins, which anyone can cause, never makes mail bounce.
+- Both servers look accounts up as the organisation's ``mail-lookup`` identity
+  (``cn=mail-lookup,ou=services,<base_dn>``), never its rootdn: slapd lets it read objectClass, uid, mail,
+  mailLocalAddress, hopthuMailQuota, pwdReset and pwdAccountLockedTime of the accounts, and nothing else
+  (no password, no other attribute, no group), and refuses every write. A compromised mail host can see
+  who has which address, not rewrite the directory.
 - Mailboxes live in ``<mail_root>/<org>/<uid>``: the uid never changes, the address may on a transfer.
   The quota is ``hopthuMailQuota`` bytes (the organisation's ``mailbox_quota_mb`` when absent).
 """

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hopthu.directory.dn import MAIL_LOOKUP
 from hopthu.mail import MailError
 from hopthu.mail.config import MailOrg, MailSetup, dovecot_files, postfix_files, write_files
 from hopthu.mail.mailstore import mailbox_home
@@ -236,10 +237,13 @@ class LocalMail:
 
 
 def orgs_for_directory(directory: LocalDirectory, organisations: Iterable[Organisation]) -> list[MailOrg]:
-    """The mail view of ``organisations`` served by a local directory, bound as their rootdn."""
+    """The mail view of ``organisations`` served by a local directory, bound as their mail-lookup
+    identity (read only, and only what mail needs: see the olcAccess rules of database.ldif.j2)."""
     return [
         MailOrg.from_organisation(
-            org, bind_dn=directory.bind_dn(org), bind_password_file=directory.password_file(org)
+            org,
+            bind_dn=directory.service_dn(org, MAIL_LOOKUP),
+            bind_password_file=directory.service_password_file(org, MAIL_LOOKUP),
         )
         for org in organisations
     ]

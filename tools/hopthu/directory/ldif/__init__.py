@@ -5,7 +5,7 @@ has), so the Ansible role renders the same files for real servers:
 
 - ``hopthu-schema.ldif``: hopthu's schema (static);
 - ``database.ldif.j2``: the cn=config of one organisation's database;
-- ``base.ldif.j2``: the base entries of one organisation's tree;
+- ``base.ldif.j2``: the base entries of one organisation's tree, with its service identities;
 - ``slapd-config.ldif.j2``: the rest of cn=config, for the throw-away local server only.
 """
 
@@ -16,7 +16,7 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import jinja2
@@ -77,14 +77,19 @@ def check_organisation(org: Organisation) -> None:
             )
 
 
-def render_base(org: Organisation, **policy: int) -> str:
-    """The base entries of ``org``'s tree; ``policy`` overrides ``pwd_*`` settings of base.ldif.j2."""
+def render_base(org: Organisation, service_password_hashes: Mapping[str, str], **policy: int) -> str:
+    """The base entries of ``org``'s tree; ``service_password_hashes`` has the ``{SSHA}`` hash of each
+    service identity's secret (``dn.SERVICE_IDENTITIES``); ``policy`` overrides ``pwd_*`` settings."""
     check_organisation(org)
+    missing = set(dn.SERVICE_IDENTITIES) - set(service_password_hashes)
+    if missing:
+        raise ConfigError(f"organisation {org.code}: no password hash for {', '.join(sorted(missing))}")
     return _env.get_template("base.ldif.j2").render(
         base_dn=org.base_dn,
         dc=dn.first_rdn_value(org.base_dn, "dc"),
         org_name=org.name,
         app_groups=[{"code": g.code, "name": g.name} for g in org.app_groups.values()],
+        service_password_hashes=dict(service_password_hashes),
         **policy,
     )
 
