@@ -215,10 +215,12 @@ def differences(outcome: Outcome, expected: Outcome) -> list[str]:
 
 @contextmanager
 def mail_server_lookups(world: World) -> Iterator[None]:
-    """Two loops searching the directory as Dovecot and Postfix do, for as long as the block runs."""
-    secret = world.server.password_file(world.org)
+    """Two loops searching the directory as Dovecot and Postfix do (bound as the mail-lookup identity),
+    for as long as the block runs."""
+    secret = world.server.service_password_file(world.org, dn.MAIL_LOOKUP)
+    who = world.server.service_dn(world.org, dn.MAIL_LOOKUP)
     search = (
-        f"ldapsearch -x -LLL -H {world.server.uri} -D {world.server.bind_dn(world.org)} -y {secret} "
+        f"ldapsearch -x -LLL -H {world.server.uri} -D {who} -y {secret} "
         f"-b {world.org.base_dn} '(&(objectClass=hopthuAccount)(mail=minh*))' mail uid >/dev/null 2>&1"
     )
     loops = [
