@@ -16,7 +16,8 @@ from typing import Any
 from hopthu.findings import Finding, field_name, render_text, schema_findings, schema_validator, sort_findings
 from hopthu.model import AppGroup, Inventory, Organisation, PasswordPolicy, Requester, Unit
 from hopthu.naming import DEFAULT_RULE, NamingError, compile_rule
-from hopthu.yamlsafe import Document, YamlError, load
+from hopthu.text import text_problems
+from hopthu.yamlsafe import Document, FileRefused, YamlError, load, read_text
 
 # tools/hopthu/schemas is a link to the top-level schemas/, so a built wheel carries them too.
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -157,7 +158,10 @@ def _read_variables(file: Path, findings: list[Finding]) -> Document | None:
     """The variables of one file, or None (vault file, empty, or unreadable: then a finding says why)."""
     shown = str(file)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_text(file)
+    except FileRefused as refused:
+        findings.append(Finding(shown, 1, 1, refused.message, refused.rule))
+        return None
     except (OSError, UnicodeDecodeError) as error:
         findings.append(
             Finding(shown, 1, 1, f"cannot read the file as UTF-8 text: {error}", "file-unreadable")
@@ -190,6 +194,9 @@ def check_organisations(document: Document, shown: str) -> list[Finding]:
 
     organisations = document.data[ORGANISATIONS_VAR]
     base = (ORGANISATIONS_VAR,)
+    # Names and titles reach the directory and the notices; only a signer's title prints on several lines.
+    for where, message, rule in text_problems(organisations, multiline={"title"}, here=base):
+        finding(where, f"{field_name(where)}: {message}", rule)
     for field in ("code", "base_dn", "mail_domain"):
         for index, first in _duplicates(org[field] for org in organisations):
             finding(

@@ -2,8 +2,11 @@
 
 A request is one file ``requests/<org>/<unit>/<year>/<id>.yaml``. Checks, in order:
 
-1. the file itself: readable plain YAML, no national ID number anywhere (not even in a comment);
-2. the schema (``schemas/request.schema.json``), each violation located at the offending field;
+1. the file itself: readable plain YAML within the limits of ``yamlsafe`` (size, nesting, values), no
+   national ID number anywhere (not even in a comment);
+2. the schema (``schemas/request.schema.json``: types, patterns, lengths), each violation located at the
+   offending field, and every text field storable (``hopthu.text``: no control character, something
+   visible);
 3. the inventory and the file's place: known org and unit, folder = org/unit/year of the document date,
    file name = id, the requester is one the inventory lists for the unit, known application groups;
 4. usernames: every ``create`` account has one (``hopthu assign`` writes it) that the org's naming rule
@@ -52,14 +55,16 @@ from hopthu.naming import (
     parse_name,
     rule_admits,
 )
+from hopthu.text import text_problems
 from hopthu.yamlsafe import Document as YamlDocument
-from hopthu.yamlsafe import YamlError, load
+from hopthu.yamlsafe import FileRefused, YamlError, load, read_text
 
 REQUESTS_DIR = "requests"
 SUFFIX = ".yaml"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")  # the schema's pattern for `id`
 EMAIL_SERVICE = "email"
 UPDATE_FIELDS = ("full_name", "position", "department", "phone", "unit", "services", "manager")
+MULTILINE_FIELDS = frozenset({"reason"})  # may run over several lines; every other field is one line
 # A CMND has 9 digits, a CCCD 12: a run of exactly that many digits is treated as an identity number.
 NATIONAL_ID = re.compile(r"(?<![0-9])(?:[0-9]{12}|[0-9]{9})(?![0-9])")
 DIGIT_RUNS = re.compile(r"[0-9]{9,}")  # whole runs of 9 or more digits: a cheap first look for NATIONAL_ID
@@ -196,9 +201,12 @@ def check_file(path: Path, inventory: Inventory) -> CheckedFile:
     """Every check that needs only this file and the inventory."""
     item = CheckedFile(path, shown_path(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         item.add((), "no such file", "file-missing")
+        return item
+    except FileRefused as refused:
+        item.add((), refused.message, refused.rule)
         return item
     except (OSError, UnicodeDecodeError) as error:
         item.add((), f"cannot read the file as UTF-8 text: {error}", "file-unreadable")
@@ -219,6 +227,9 @@ def check_file(path: Path, inventory: Inventory) -> CheckedFile:
         schema_validator(SCHEMA_DIR / "request.schema.json"), item.document, item.shown
     ):
         item.findings.append(finding)
+        item.damaged.add(_damaged_part(where))
+    for where, message, rule in text_problems(item.document.data, multiline=MULTILINE_FIELDS):
+        item.add(where, f"{field_name(where)}: {message}", rule)
         item.damaged.add(_damaged_part(where))
     _check_dates(item)
     org = _check_place(item, inventory)
