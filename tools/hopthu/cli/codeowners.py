@@ -163,6 +163,8 @@ def check_author(
     it_logins: str,
     fmt: str,
     output: Path | None,
+    junit_file: Path | None,
+    codequality_file: Path | None,
 ) -> None:
     """Exit 1 when the merge request changes a file outside the author's units' folders (IT excepted)."""
     inventory = load_inventory_or_fail(ctx.obj["inventory"])
@@ -174,7 +176,7 @@ def check_author(
     else:
         repo = repo_root_of(ctx.obj["inventory"])
         findings = author_findings(_changed_files(repo, base_ref), author_folders(inventory, email), who)
-    show_report(findings, fmt, output)
+    show_report(findings, fmt, output, extra={"junit": junit_file, "codequality": codequality_file})
     if findings:
         raise click.ClickException(f"{len(findings)} file(s) outside {who}'s units' folders")
     click.echo(f"every changed file is in a folder of {who}'s units", err=True)
