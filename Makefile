@@ -53,6 +53,7 @@ bench: setup
 	$(PY) bench/naming.py
 	cd bench && ../$(PY) ldap_write.py
 	cd bench && ../$(PY) apply.py
+	$(PY) bench/history.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
