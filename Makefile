@@ -54,6 +54,7 @@ bench: setup
 	cd bench && ../$(PY) ldap_write.py
 	cd bench && ../$(PY) apply.py
 	$(PY) bench/read_identities.py
+	$(PY) bench/history.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

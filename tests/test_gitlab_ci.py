@@ -115,6 +115,12 @@ def test_drift_runs_on_schedules_and_never_beside_an_apply(ci):
     assert any("playbooks/drift.yml" in line for line in drift["script"])
 
 
+def test_validate_runs_once_for_both_reports(ci):
+    (command,) = [line for line in ci["validate"]["script"] if "hopthu validate" in line]
+    assert '--base "$HOPTHU_BASE"' in command
+    assert "--junit validate-junit.xml" in command and "--codequality gl-code-quality-report.json" in command
+
+
 def test_reports_reach_gitlab_even_when_the_job_fails(ci):
     validate = ci["validate"]["artifacts"]
     assert validate["when"] == "always"

@@ -201,3 +201,31 @@ def test_the_shipped_inventory_is_what_the_schema_describes(tmp_path):
     [(name, line, _, rule)] = findings_of(copy)
     assert (name, rule) == ("hopthu.yml", "schema-value")
     assert text.splitlines()[line - 1].strip() == "locked_mail: reject"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "rule"),
+    [
+        ("name: Văn phòng", 'name: "Văn\\ephòng"', 9, "text-control"),  # a unit's name: in notices
+        ("name: Demo", 'name: "Demo\\0"', 3, "text-control"),  # an organisation's: the base entry's o
+        ("position: Chánh Văn phòng", 'position: "Chánh\\tVăn phòng"', 13, "text-control"),
+        ("name: Nguyễn Văn A", 'name: "\\u200b"', 12, "text-invisible"),
+        ("name: Văn phòng", "name: " + "x" * 257, 9, "schema-too-long"),
+        ("code: demo", "code: demo\n    " + "k" * 300 + ": 1", 3, "yaml-key-too-long"),
+    ],
+    ids=["ESC", "NUL", "tab", "invisible", "too long", "key too long"],
+)
+def test_inventory_text_that_cannot_be_stored_is_located(tmp_path, old, new, line, rule):
+    assert MINIMAL.count(old) == 1
+    found = findings_of(write_inventory(tmp_path, MINIMAL.replace(old, new)))
+    assert [(name, found_line, found_rule) for name, found_line, _, found_rule in found] == [
+        ("hopthu.yml", line, rule)
+    ]
+
+
+def test_a_signers_title_may_run_over_lines_but_hold_no_other_control(tmp_path):
+    signer = "    signer: {name: Trần Ngọc Thạch, title: %s}\n    units:"
+    text = MINIMAL.replace("    units:", signer % '"KT. GIÁM ĐỐC\\nPHÓ GIÁM ĐỐC"')
+    assert load_inventory(write_inventory(tmp_path, text)).organisations["demo"].signer_title.count("\n") == 1
+    text = MINIMAL.replace("    units:", signer % '"KT. GIÁM ĐỐC\\fPHÓ GIÁM ĐỐC"')
+    assert [rule for *_, rule in findings_of(write_inventory(tmp_path, text))] == ["text-control"]

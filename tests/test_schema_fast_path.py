@@ -26,8 +26,9 @@ from hopthu.yamlsafe import YamlError, load
 ROOT = Path(__file__).resolve().parents[1]
 REQUEST_SCHEMA = SCHEMA_DIR / "request.schema.json"
 INVENTORY_SCHEMA = SCHEMA_DIR / "inventory.schema.json"
-# Values YAML can produce, each wrong somewhere: blank, Python-only whitespace, numbers, huge and odd.
-ODD_VALUES = ["", " ", "\x1c", "\x85", "a\n", 0, 1.5, float("nan"), 10**30, True, None, {}]
+# Values YAML can produce, each wrong somewhere: blank, Python-only whitespace, numbers, huge and odd;
+# too long for every maxLength, in characters of 3 UTF-8 bytes (lengths count characters, not bytes).
+ODD_VALUES = ["", " ", "\x1c", "\x85", "a\n", 0, 1.5, float("nan"), 10**30, True, None, {}, "Ễ" * 4096]
 
 
 def python_accepts(validator, data: Any) -> bool:

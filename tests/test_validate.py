@@ -283,3 +283,23 @@ def test_good_requests_come_back_sorted_by_document_date_then_id(repo):
     requests, findings = load_requests([Path("requests")], load_inventory(Path("inventory")))
     assert findings == []
     assert [r.id for r in requests] == ["2025-04-01-bdt-cap-moi", "2025-04-02-bdt-khoa"]
+
+
+def test_a_reason_may_run_over_lines_and_no_other_field_may(repo):
+    folded = REQUEST.replace("reason: Tuyển dụng mới.", "reason: >\n  Tuyển dụng mới\n  theo Quyết định 12.")
+    assert located(folded) == []  # the folded block ends in a line break: still one reason
+    literal = REQUEST.replace("reason: Tuyển dụng mới.", "reason: |\n  Tuyển dụng mới.\n  Đợt 2.")
+    assert located(literal) == []
+    position = REQUEST.replace(
+        "    position: Chuyên viên\n", "    position: |\n      Chuyên\n      viên\n", 1
+    )
+    assert located(position) == [(20, 5, "text-control")]
+
+
+def test_control_characters_are_refused_in_the_fields_of_every_kind(repo):
+    lock = LOCK.replace("full_name: Phạm Quốc Bảo", 'full_name: "Phạm Quốc\\aBảo"')
+    assert located(lock, LOCK_PATH) == [(10, 5, "text-control")]
+    update = LOCK.replace("kind: lock", "kind: update").replace(
+        "full_name: Phạm Quốc Bảo", 'full_name: Phạm Quốc Bảo\n    department: "Phòng\\x1bA"'
+    )
+    assert located(update, LOCK_PATH) == [(11, 5, "text-control")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -112,3 +113,112 @@ def test_allowed_tags_keep_the_value_as_text():
     document = load(text, allowed_tags=frozenset({"!vault"}))
     assert document.data["secret"].startswith("$ANSIBLE_VAULT")
     assert problems(text) == [(1, 9, "tag")]
+
+
+# --- hostile sizes: refused, located, never a RecursionError or a ValueError ------------------------------
+
+
+def deep(levels: int, opener: str = "[", closer: str = "]", inner: str = "1") -> str:
+    return opener * levels + inner + closer * levels
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "reason: " + deep(600, "{a: ", "}") + "\n",  # mappings: 2 frames a level before the limit existed
+        "reason: " + deep(990) + "\n",  # lists: 1 frame a level, below libyaml's own limit of 1,000
+        "reason: " + deep(1100) + "\n",  # past libyaml's limit: the same problem, not a syntax error
+        "reason:\n" + "".join(f"{'  ' * level}a:\n" for level in range(1, 600)) + "  " * 600 + "a: 1\n",
+        "a: 1\na: " + deep(600, "{a: ", "}") + "\n",  # read past (a duplicate key's value)
+        "? " + deep(600) + "\n: x\n",  # read past (a collection as a key)
+    ],
+    ids=["flow-mappings", "flow-lists", "flow-lists-past-libyaml", "block-mappings", "read-past", "as-key"],
+)
+def test_deep_nesting_is_one_located_problem(text):
+    with pytest.raises(YamlError) as caught:
+        load(text)
+    found = [(p.line, p.rule) for p in caught.value.problems]
+    assert ("too-deep" in [rule for _, rule in found]) and all(line >= 1 for line, _ in found), found
+    deep_one = next(p for p in caught.value.problems if p.rule == "too-deep")
+    assert "nested more than 20 levels deep" in deep_one.message
+
+
+def test_nesting_up_to_the_limit_is_read():
+    value = load("a: " + deep(19) + "\n").data["a"]  # 20 levels with the top mapping
+    for _ in range(18):
+        (value,) = value
+    assert value == [1]
+    assert problems("a: " + deep(20) + "\n") == [(1, 23, "too-deep")]  # the 21st level
+    assert problems("a: " + deep(2) + "\n", max_depth=2) == [(1, 5, "too-deep")]
+
+
+def test_reading_stops_past_the_node_limit():
+    assert load("[" + ", ".join(["1"] * 99) + "]", max_nodes=100).data == [1] * 99
+    with pytest.raises(YamlError) as caught:
+        load("a: [" + ", ".join(["1"] * 200) + "]", max_nodes=100)
+    (problem,) = caught.value.problems
+    assert problem.rule == "too-many-values" and problem.line == 1
+    assert "more than 100 values and keys in one file" in problem.message
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["1" * 5000, "0x" + "f" * 5000, "1" + ":30" * 5000, "1." + "5" * 100, "-" + "9" * 65],
+    ids=["decimal", "hex", "base-60", "float", "negative"],
+)
+def test_a_number_too_long_is_refused_before_it_is_converted(number):
+    started = time.perf_counter()
+    with pytest.raises(YamlError) as caught:
+        load(f"id: x\nstaff_code: {number}\n")
+    assert time.perf_counter() - started < 1.0  # base 60 would cost quadratic time
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.col, problem.rule) == (2, 13, "number-too-long")
+    assert problem.message.startswith("staff_code: a number") and "put it in quotes" in problem.message
+
+
+def test_numbers_of_ordinary_length_and_long_quoted_codes_are_read():
+    assert load(f"a: {'9' * 64}\nb: '{'1' * 5000}'\n").data == {"a": int("9" * 64), "b": "1" * 5000}
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ('"na\\eme": 1\n', "key-control"),
+        ('? "a\\0"\n: 1\n', "key-control"),
+        ("k" * 257 + ": 1\n", "key-too-long"),
+    ],
+)
+def test_keys_with_control_characters_or_of_huge_length_are_refused(text, rule):
+    assert [found_rule for _, _, found_rule in problems(text)] == [rule]
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "\\U00110000"])
+def test_escapes_that_are_not_characters_are_syntax_errors_on_both_parsers(escape):
+    with pytest.raises(YamlError) as caught:
+        load(f'a: "x{escape}"\n')
+    (problem,) = caught.value.problems
+    assert problem.rule == "syntax" and problem.line == 1
+    assert "invalid Unicode character escape" in problem.message
+
+
+def test_control_characters_in_values_are_read_as_written():
+    # What a field may hold is the schema's and hopthu.text's to say; the reader keeps them.
+    assert load('a: "\\0\\e\\N\\x85\\t"\n').data == {"a": "\x00\x1b\x85\x85\t"}
+
+
+def test_read_text_refuses_a_file_too_large_before_reading_it(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"a: 1\r\n" + b"#" * 100)
+    assert yamlsafe.read_text(path, max_bytes=106) == "a: 1\n" + "#" * 100  # read as Path.read_text reads
+    with pytest.raises(yamlsafe.FileRefused) as caught:
+        yamlsafe.read_text(path, max_bytes=100)
+    assert caught.value.rule == "file-too-large" and "split it" in caught.value.message
+
+
+def test_read_text_refuses_what_is_not_a_regular_file_without_waiting(tmp_path):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    for path in (fifo, tmp_path):
+        with pytest.raises(yamlsafe.FileRefused) as caught:
+            yamlsafe.read_text(path)
+        assert caught.value.rule == "file-not-regular"

@@ -232,6 +232,13 @@ def _schema_messages(error: jsonschema.ValidationError) -> list[tuple[tuple[str 
         if error.validator_value <= 1:
             return [(path, f"{where}: must not be empty", "schema-value")]
         return [(path, f"{where}: needs at least {error.validator_value} items", "schema-value")]
+    if keyword in ("maxLength", "maxItems"):  # never echo the value: it may be megabytes long
+        limit = error.validator_value
+        if keyword == "maxLength":
+            size, advice = f"{len(instance):,} characters", "shorten it"
+        else:
+            size, advice = f"{len(instance):,} items", "split them over several requests"
+        return [(path, f"{where}: {size}, more than the {limit:,} allowed: {advice}", "schema-too-long")]
     if keyword == "uniqueItems":
         return [(path, f"{where}: lists the same item more than once", "schema-value")]
     if keyword in ("minimum", "maximum"):

@@ -16,7 +16,8 @@ from typing import Any
 from hopthu.findings import Finding, field_name, render_text, schema_findings, schema_validator, sort_findings
 from hopthu.model import AppGroup, Inventory, Organisation, PasswordPolicy, Requester, Unit
 from hopthu.naming import DEFAULT_RULE, NamingError, PatternError, compile_rule
-from hopthu.yamlsafe import Document, YamlError, load
+from hopthu.text import text_problems
+from hopthu.yamlsafe import Document, FileRefused, YamlError, load, read_text
 
 # tools/hopthu/schemas is a link to the top-level schemas/, so a built wheel carries them too.
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -211,7 +212,10 @@ def unit_locations(path: Path) -> dict[tuple[str, str], tuple[str, int, int, str
 def _read_text(file: Path, findings: list[Finding]) -> str | None:
     """The file's text, or None (unreadable: then a finding says why)."""
     try:
-        return file.read_text(encoding="utf-8")
+        return read_text(file)
+    except FileRefused as refused:
+        findings.append(Finding(str(file), 1, 1, refused.message, refused.rule))
+        return None
     except (OSError, UnicodeDecodeError) as error:
         findings.append(
             Finding(str(file), 1, 1, f"cannot read the file as UTF-8 text: {error}", "file-unreadable")
@@ -248,6 +252,9 @@ def check_organisations(document: Document, shown: str) -> list[Finding]:
 
     organisations = document.data[ORGANISATIONS_VAR]
     base = (ORGANISATIONS_VAR,)
+    # Names and titles reach the directory and the notices; only a signer's title prints on several lines.
+    for where, message, rule in text_problems(organisations, multiline={"title"}, here=base):
+        finding(where, f"{field_name(where)}: {message}", rule)
     for field in ("code", "base_dn", "mail_domain"):
         for index, first in _duplicates(org[field] for org in organisations):
             finding(

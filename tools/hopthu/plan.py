@@ -15,7 +15,6 @@ What is already done is left out, which makes apply idempotent and lets an inter
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -35,6 +34,7 @@ from hopthu.model import (
     Snapshot,
 )
 from hopthu.refusals import Refusal, english, merged
+from hopthu.text import clean_text  # validation refuses what it would store as nothing
 
 LOCKED_FOREVER = "000001010000Z"  # ppolicy: locked until an administrator removes it
 EMAIL = "email"
@@ -112,14 +112,6 @@ class Refused(Exception):
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.english())
         self.refusal = refusal
-
-
-def clean_text(value: str) -> str:
-    """NFC, format characters (zero-width…) removed, whitespace collapsed: how names are stored."""
-    value = unicodedata.normalize("NFC", value)
-    if not value.isprintable():  # a format character is never printable: most values skip the scan
-        value = "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
-    return " ".join(value.split())
 
 
 def same_name(a: str, b: str) -> bool:

@@ -4,6 +4,12 @@ Plain YAML only: tags (``!!python/object``, any ``!tag``), anchors and aliases (
 merge keys and non-string keys are rejected. Timestamps are not resolved, so ``2025-03-10`` stays the string
 the schema checks. Every node's line and column is kept so that a problem points at the offending field.
 
+Hostile sizes are refused, located, before they cost anything: a file larger than ``MAX_FILE_BYTES`` is not
+read (``read_text``), and reading stops at the first collection nested deeper than ``MAX_DEPTH`` (the values
+are built recursively) or past ``MAX_NODES`` values and keys. A number longer than ``MAX_NUMBER_CHARS`` is
+never converted (Python refuses ints of more than 4,300 digits, and YAML's base-60 ints cost quadratic
+time), nor is a key longer than ``MAX_KEY_CHARS`` or holding a control character accepted.
+
 Built on PyYAML: its parser (libyaml's when PyYAML has it, about 8 times faster than the pure-Python one, so
 checking thousands of request files stays quick) emits events, and the events become Python values here in
 one pass, the non-plain ones refused and every position recorded on the way (no node tree in between: a
@@ -12,7 +18,9 @@ one pass, the non-plain ones refused and every position recorded on the way (no 
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +41,10 @@ from yaml.events import (
 from yaml.nodes import ScalarNode
 from yaml.parser import Parser
 from yaml.reader import Reader
-from yaml.scanner import Scanner
+from yaml.scanner import Scanner, ScannerError
+
+from hopthu.findings import field_name
+from hopthu.text import control_character, describe
 
 try:
     from yaml._yaml import CParser  # libyaml
@@ -42,6 +53,14 @@ except ImportError:  # PyYAML built without libyaml
 
 
 PathInDoc = tuple[str | int, ...]
+
+# Limits of every untrusted file (README, "The request format"): far above what a request (4 levels, about
+# 20 values and keys per account, 10,000 accounts: 2 MB, 200,000 values) or the inventory (7 levels) needs.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 20
+MAX_NODES = 500_000
+MAX_NUMBER_CHARS = 64
+MAX_KEY_CHARS = 256
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _STR = "tag:yaml.org,2002:str"
@@ -55,6 +74,8 @@ _PLAIN_SCALAR_TAGS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
 }
+_NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _KIND_OF_TAG = {
     "tag:yaml.org,2002:int": "a number",
     "tag:yaml.org,2002:float": "a number",
@@ -79,6 +100,22 @@ class YamlError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("; ".join(f"{p.line}:{p.col}: {p.message}" for p in problems))
         self.problems = problems
+
+
+class FileRefused(Exception):
+    """A file not read at all (not a regular file, or too large); ``rule`` names the check."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.message, self.rule = message, rule
+
+
+class _TooBig(Exception):
+    """Stops reading a file at a limit: the rest is not worth reading (nor safe to build)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 @dataclass
@@ -137,7 +174,7 @@ class _PlainComposer(SafeConstructor):
     tag, no anchor: nearly every event) takes a short path written out where it is met.
     """
 
-    def __init__(self, allowed_tags: frozenset[str]) -> None:
+    def __init__(self, allowed_tags: frozenset[str], max_depth: int, max_nodes: int) -> None:
         SafeConstructor.__init__(self)
         # Not plain YAML (tags, anchors, aliases): reported even when the file has a syntax error further on.
         self.problems: list[Problem] = []
@@ -146,6 +183,9 @@ class _PlainComposer(SafeConstructor):
         self.allowed_tags = allowed_tags
         self.values: dict[PathInDoc, tuple[int, int]] = {}
         self.keys: dict[PathInDoc, tuple[int, int]] = {}
+        self.max_depth, self.max_nodes = max_depth, max_nodes
+        self.depth = 0  # collections open around the node being read
+        self.nodes = 0  # values and keys read so far
 
     def single_document(self) -> tuple[bool, Any]:
         """(whether the stream has a document, its value); ComposerError if it has more than one."""
@@ -198,6 +238,9 @@ class _PlainComposer(SafeConstructor):
     def _value(self, event: Event, path: PathInDoc | None) -> Any:
         """The node that ``event`` starts as a plain value at ``path``, its positions recorded. With
         ``path`` None the node is only read past: its tags, anchors and aliases are still noted."""
+        self.nodes += 1
+        if self.nodes > self.max_nodes:
+            self._too_many(event)
         kind = type(event)
         if kind is ScalarEvent and event.tag is None and event.anchor is None:
             if path is None:
@@ -205,25 +248,59 @@ class _PlainComposer(SafeConstructor):
             mark = event.start_mark
             self.values[path] = (mark.line + 1, mark.column + 1)
             tag = _resolve(event.value, event.implicit)
-            return event.value if tag == _STR else self._scalar(event, tag)
+            return event.value if tag == _STR else self._scalar(event, tag, path)
         position, tag = self._examine(event)
         if path is not None:
             self.values[path] = position
         if kind is ScalarEvent:
-            return None if path is None else self._scalar(event, tag)
-        if kind is SequenceStartEvent:
-            items: list[Any] = []
-            while True:
-                item = self.get_event()
-                if type(item) is SequenceEndEvent:
-                    return items
-                items.append(self._value(item, None if path is None else (*path, len(items))))
+            return None if path is None else self._scalar(event, tag, path)
         if kind is AliasEvent:
             return None  # a harmless stand-in: the alias is never expanded, so an alias bomb costs nothing
-        return self._mapping(path)
+        self._enter(event, path)
+        value = self._sequence(path) if kind is SequenceStartEvent else self._mapping(path)
+        self.depth -= 1
+        return value
 
-    def _scalar(self, event: ScalarEvent, tag: str | None) -> Any:
+    def _enter(self, start: Event, path: PathInDoc | None) -> None:
+        """One level deeper, or stop: values are built recursively, so the depth is bounded here."""
+        if self.depth >= self.max_depth:
+            line, col = _position(start)
+            raise _TooBig(_too_deep(line, col, self.max_depth, path[:1] if path else ()))
+        self.depth += 1
+
+    def _too_many(self, event: Event) -> None:
+        line, col = _position(event)
+        raise _TooBig(
+            Problem(
+                line,
+                col,
+                f"more than {self.max_nodes:,} values and keys in one file: split it into several files",
+                "too-many-values",
+            )
+        )
+
+    def _sequence(self, path: PathInDoc | None) -> list[Any] | None:
+        items: list[Any] = []
+        while True:
+            item = self.get_event()
+            if type(item) is SequenceEndEvent:
+                return items if path is not None else None
+            items.append(self._value(item, None if path is None else (*path, len(items))))
+
+    def _scalar(self, event: ScalarEvent, tag: str | None, path: PathInDoc) -> Any:
         if tag == _STR:
+            return event.value
+        if tag in _NUMBER_TAGS and len(event.value) > MAX_NUMBER_CHARS:
+            line, col = _position(event)
+            self.problems.append(
+                Problem(
+                    line,
+                    col,
+                    f"{field_name(path)}: a number {len(event.value):,} characters long is more than any "
+                    "field holds: if it is text (a code), put it in quotes",
+                    "number-too-long",
+                )
+            )
             return event.value
         if tag in _PLAIN_SCALAR_TAGS:
             node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
@@ -238,6 +315,9 @@ class _PlainComposer(SafeConstructor):
             kind = type(key_event)
             if kind is MappingEndEvent:
                 return result if path is not None else None
+            self.nodes += 1
+            if self.nodes > self.max_nodes:
+                self._too_many(key_event)
             if kind is ScalarEvent and key_event.tag is None and key_event.anchor is None:
                 mark = key_event.start_mark
                 line, col = mark.line + 1, mark.column + 1
@@ -268,12 +348,20 @@ class _PlainComposer(SafeConstructor):
 
     def _rest_of(self, start: Event) -> None:
         """Read past the rest of a collection whose start event was just read."""
+        self._enter(start, None)
         end = SequenceEndEvent if type(start) is SequenceStartEvent else MappingEndEvent
         while True:
             event = self.get_event()
             if type(event) is end:
+                self.depth -= 1
                 return
             self._value(event, None)
+
+
+def _too_deep(line: int, col: int, limit: int, field: PathInDoc) -> Problem:
+    where = f"{field_name(field)}: " if field else ""
+    message = f"{where}mappings and lists nested more than {limit} levels deep (a request needs 4)"
+    return Problem(line, col, message + ": remove the extra levels", "too-deep")
 
 
 def _resolve(value: str, implicit: tuple[bool, bool]) -> str:
@@ -292,6 +380,15 @@ def _key_problem(event: Event, tag: str | None, line: int, col: int) -> Problem 
         text = event.value
     else:
         return Problem(line, col, "a key must be a plain string", "key-type")
+    if len(text) > MAX_KEY_CHARS:
+        return Problem(
+            line, col, f"a key {len(text):,} characters long: no field has such a name", "key-too-long"
+        )
+    found = control_character(text)
+    if found is not None:
+        return Problem(
+            line, col, f"a key contains {describe(found[1])}: no field has such a name", "key-control"
+        )
     if tag == _MERGE:
         return Problem(line, col, "merge key '<<' is not allowed: write the fields out in full", "merge-key")
     if tag != _STR:
@@ -305,11 +402,29 @@ def _key_problem(event: Event, tag: str | None, line: int, col: int) -> Problem 
 class PythonLoader(_PlainComposer, Reader, Scanner, Parser):
     """Plain-YAML loader over PyYAML's pure-Python parser."""
 
-    def __init__(self, stream: str, allowed_tags: frozenset[str]) -> None:
+    def __init__(self, stream: str, allowed_tags: frozenset[str], max_depth: int, max_nodes: int) -> None:
         Reader.__init__(self, stream)
         Scanner.__init__(self)
         Parser.__init__(self)
-        _PlainComposer.__init__(self, allowed_tags)
+        _PlainComposer.__init__(self, allowed_tags, max_depth, max_nodes)
+
+    def scan_flow_scalar_non_spaces(self, double: bool, start_mark: Any) -> list[str]:
+        """PyYAML's, refusing the escapes libyaml refuses: surrogates (``"\\ud800"``, not characters:
+        no UTF-8 for them) and code points past U+10FFFF (where ``chr`` raises ValueError)."""
+        mark = self.get_mark()
+        try:
+            chunks = super().scan_flow_scalar_non_spaces(double, start_mark)
+        except ValueError:
+            chunks = None
+            mark = self.get_mark()
+        if chunks is None or any(_SURROGATE.search(chunk) for chunk in chunks):
+            raise ScannerError(
+                "while scanning a double-quoted scalar",
+                start_mark,
+                "found invalid Unicode character escape code",
+                mark,
+            )
+        return chunks
 
 
 if CParser is not None:
@@ -317,34 +432,80 @@ if CParser is not None:
     class LibyamlLoader(_PlainComposer, CParser):
         """Plain-YAML loader over libyaml's parser (same events, same checks, faster)."""
 
-        def __init__(self, stream: str, allowed_tags: frozenset[str]) -> None:
+        def __init__(self, stream: str, allowed_tags: frozenset[str], max_depth: int, max_nodes: int) -> None:
             CParser.__init__(self, stream)
-            _PlainComposer.__init__(self, allowed_tags)
+            _PlainComposer.__init__(self, allowed_tags, max_depth, max_nodes)
 
     LOADERS: tuple[type[_PlainComposer], ...] = (LibyamlLoader, PythonLoader)
 else:
     LOADERS = (PythonLoader,)
 
 
-def load(text: str, *, allowed_tags: frozenset[str] = frozenset()) -> Document:
+def read_text(path: str | os.PathLike[str], *, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The text of the file at ``path``, read only when it is a regular file of at most ``max_bytes``.
+
+    Raises ``FileRefused`` (a device, a pipe, a folder, or too large: nothing is read), ``OSError`` and
+    ``UnicodeDecodeError``. Line breaks are read as ``Path.read_text`` reads them.
+    """
+    # O_NONBLOCK: opening a named pipe must not wait for a writer; it makes no difference to a file.
+    # Plain os.read: a buffered file object costs more than the read itself (thousands of small files).
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused("not a regular file (a folder, a device, a pipe): not read", "file-not-regular")
+        data = b""
+        if info.st_size <= max_bytes:
+            data = os.read(descriptor, info.st_size + 1)
+            while len(data) > info.st_size and len(data) <= max_bytes:  # it grew since the fstat
+                chunk = os.read(descriptor, 1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+    finally:
+        os.close(descriptor)
+    if info.st_size > max_bytes or len(data) > max_bytes:
+        size = max(info.st_size, len(data))
+        raise FileRefused(
+            f"the file is {size / 2**20:.1f} MiB, more than the {max_bytes / 2**20:g} MiB hopthu reads: "
+            "split it into several files",
+            "file-too-large",
+        )
+    text = data.decode("utf-8")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def load(
+    text: str,
+    *,
+    allowed_tags: frozenset[str] = frozenset(),
+    max_depth: int = MAX_DEPTH,
+    max_nodes: int = MAX_NODES,
+) -> Document:
     """Parse one plain-YAML document. Raises ``YamlError`` listing every problem found.
 
     ``allowed_tags`` (e.g. Ansible's ``!vault`` in inventory files) are accepted on scalars, whose value is
-    then kept as plain text.
+    then kept as plain text. Reading stops at the first collection nested deeper than ``max_depth`` or
+    past ``max_nodes`` values and keys.
     """
     try:
-        loader = LOADERS[0](text, allowed_tags)
+        loader = LOADERS[0](text, allowed_tags, max_depth, max_nodes)
     except yaml.reader.ReaderError as error:
         raise _unreadable(text, error) from None
     try:
         try:
             found, data = loader.single_document()
+        except _TooBig as stop:
+            raise YamlError([*loader.problems, stop.problem]) from None
         except yaml.reader.ReaderError as error:
             raise _unreadable(text, error) from None
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
             problem = error.problem or error.context or "invalid YAML"
+            if "maximum nesting depth" in problem:
+                # libyaml's own limit (1,000 levels), met first when it scans a flow collection ahead
+                raise YamlError([*loader.problems, _too_deep(line, col, max_depth, ())]) from None
             if "expected a single document" in str(error.context):
                 problem = "only one YAML document per file (remove the extra '---')"
             raise YamlError(

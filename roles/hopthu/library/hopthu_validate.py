@@ -1,5 +1,5 @@
 #!/usr/bin/python
-# Ansible module: check hopthu request files (a thin wrapper around hopthu.requests, like `hopthu validate`).
+# Ansible module: check hopthu request files: a thin wrapper around hopthu.mergerequest, as `hopthu validate`.
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ description:
 - Read-only, so it runs the same in check mode.
 options:
   base_ref:
-    description: 'Git ref of the merged state (origin/main): existing requests must be unchanged.'
+    description: 'Git ref of the merged state (origin/main): existing requests must be unchanged; only files
+      changed since the merge base are checked in full, the others for their ids and usernames.'
     type: str
   report_format:
     description: Format of I(report_file).
@@ -57,7 +58,7 @@ from ansible.module_utils.hopthu_module import HopthuModule, finding_dict, findi
 with contextlib.suppress(ImportError):  # reported by HopthuModule.execute
     from hopthu.findings import has_errors, render
     from hopthu.inventory import load_inventory
-    from hopthu.requests import load_requests, request_files, shown_path
+    from hopthu.mergerequest import validate
 
 
 class ValidateModule(HopthuModule):
@@ -71,10 +72,8 @@ class ValidateModule(HopthuModule):
     def run(self) -> dict:
         inventory = load_inventory(self.inventory_path)
         targets = self.request_paths
-        _, findings = load_requests(
-            targets, inventory, base_ref=self.params["base_ref"], repo_root=self.repo_root
-        )
-        files = [shown_path(path) for path in request_files(targets)]
+        result = validate(targets, inventory, base_ref=self.params["base_ref"], repo_root=self.repo_root)
+        findings, files = result.findings, result.files
         if self.params["report_file"]:
             report = render(self.params["report_format"], findings, files)
             Path(self.params["report_file"]).write_text(report, encoding="utf-8")

@@ -311,6 +311,8 @@ def check_author(
     it_logins: str,
     fmt: str,
     output: Path | None,
+    junit_file: Path | None,
+    codequality_file: Path | None,
 ) -> None:
     """Exit 1 when the merge request changes a file outside the author's units' folders (IT excepted).
 
@@ -338,7 +340,7 @@ def check_author(
     else:
         folders = author_folders(target, email)
         findings += author_findings(changed, folders, who, source=f"the inventory of {base_ref}")
-    show_report(findings, fmt, output)
+    show_report(findings, fmt, output, extra={"junit": junit_file, "codequality": codequality_file})
     if findings:
         raise click.ClickException(f"{len(findings)} problem(s) with what {who} changed (above)")
     click.echo(f"every changed file is in a folder of {who}'s units", err=True)

@@ -72,9 +72,21 @@ def directory_option(
     )
 
 
+# Reports a run can also write, each to its own file, besides the one of --format (GitLab wants two).
+EXTRA_REPORTS = ("junit", "codequality")
+
+
 def report_options(command: Callable) -> Callable:
     """``--format`` and ``-o/--output`` of a findings report: for people (text) or GitLab (junit,
-    codequality). See ``show_report``."""
+    codequality); ``--junit FILE`` and ``--codequality FILE`` write those reports too, from the same run.
+    See ``show_report``."""
+    for fmt in reversed(EXTRA_REPORTS):
+        command = click.option(
+            f"--{fmt}",
+            f"{fmt}_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=f"Also write the {fmt} report to FILE (from the same run as the others).",
+        )(command)
     command = click.option(
         "-o",
         "--output",
@@ -166,8 +178,18 @@ def run_stage(work: Callable[[], T]) -> T:
 # --- output --------------------------------------------------------------------------------------------
 
 
-def show_report(findings: list[Finding], fmt: str, output: Path | None, files: Sequence[str] = ()) -> None:
-    """The report in ``fmt`` on standard output, or with ``output`` into that file and as text on stdout."""
+def show_report(
+    findings: list[Finding],
+    fmt: str,
+    output: Path | None,
+    files: Sequence[str] = (),
+    extra: dict[str, Path | None] | None = None,
+) -> None:
+    """The report in ``fmt`` on standard output, or with ``output`` into that file and as text on stdout;
+    each report of ``extra`` (format → file, from ``--junit``/``--codequality``) into its file."""
+    for extra_fmt, path in (extra or {}).items():
+        if path is not None:
+            write_output(path, render(extra_fmt, findings, files))
     if output is not None:
         write_output(output, render(fmt, findings, files))
         click.echo(render_text(findings, files), nl=False)
