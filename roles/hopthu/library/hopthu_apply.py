@@ -67,6 +67,11 @@ changes:
   description: Changes that took effect in this run.
   type: int
   returned: when not in check mode
+deletes:
+  description: 'The accounts the plan deletes (xóa): request, document, org, uid (for
+    C(hopthu_mailbox_pending) in check mode).'
+  type: list
+  returned: always
 """
 
 import contextlib  # noqa: E402
@@ -161,6 +166,12 @@ class ApplyModule(HopthuModule):
             ],
             "plan": plan_as_table(the_plan).splitlines(),
             "refused": {rp.request.id: rp.refusal for rp in the_plan.requests if rp.refusal},
+            "deletes": [
+                {"request": rp.request.id, "document": rp.request.document.number, "org": c.org, "uid": c.uid}
+                for rp in the_plan.requests
+                for c in rp.changes
+                if c.op is Op.DELETE
+            ],
         }
         if self.diff_mode:
             result["diff"] = account_diffs(the_plan, self.params["diff_limit"])
