@@ -9,9 +9,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from builders import organisation
 from hopthu.audit import AuditLog
+from hopthu.cli import main
 from hopthu.mail import MailError
 from hopthu.mail.mailhost import (
     ARCHIVED,
@@ -33,6 +35,7 @@ from hopthu.mail.retire import (
 )
 from hopthu.model import Inventory
 from test_mailstore import make_mailbox
+from workspace import copy_of_repo
 
 
 def change(op: str, uid: str, result: str = "ok", org: str = "bt", request: str = "R-xoa") -> dict:
@@ -232,3 +235,38 @@ def test_the_newest_archive_counts_even_when_two_share_a_second(tmp_path):
     found = latest_archive(tmp_path / "archive", org="bt", uid="thodn")
     assert found.path.name == "thodn-20250401T000000Z-2.tar.gz" and found.messages == 1
     assert latest_archive(tmp_path / "archive", org="bt", uid="nobody") is None
+
+
+# --- both halves on one host: hopthu mailbox retire ---------------------------------------------------
+
+
+def test_a_mailbox_retired_by_a_run_whose_record_was_lost_is_recorded_once_as_found(tmp_path, monkeypatch):
+    copy_of_repo(tmp_path / "repo", "inventory")
+    hosts = tmp_path / "repo/inventory/group_vars/all/hopthu.yml"
+    hosts.write_text(hosts.read_text().replace("/srv/mail-archive", str(tmp_path / "archive")))
+    make_mailbox(mailbox_home(tmp_path / "mail", "binhthuan", "thodn"))
+    log = AuditLog(tmp_path / "audit.jsonl", commit=None, ci=None)
+    log.append([change("delete", "thodn", org="binhthuan")])
+    # The mail host archived and removed it, then the run died before the audit host recorded it.
+    (earlier,) = retire_here(
+        tmp_path / "mail", [MailboxToRetire("binhthuan", "thodn", str(tmp_path / "archive"))]
+    )
+    monkeypatch.setenv("HOPTHU_AUDIT_LOG", str(log.path))
+    command = [
+        "-i",
+        str(tmp_path / "repo/inventory"),
+        "mailbox",
+        "retire",
+        "--mail-root",
+        str(tmp_path / "mail"),
+    ]
+
+    first = CliRunner().invoke(main, command)
+    assert first.exit_code == 0, first.output
+    assert f"binhthuan/thodn: already archived in {earlier.archive} (3 message(s)" in first.output
+    (record,) = [r for r in log.records() if r["op"] == ARCHIVE_OP]
+    assert record["after"]["sha256"] == [earlier.sha256] and record["result"] == "ok"
+
+    again = CliRunner().invoke(main, command)
+    assert again.exit_code == 0 and "no mailbox to retire" in again.output
+    assert len([r for r in log.records() if r["op"] == ARCHIVE_OP]) == 1
