@@ -6,7 +6,7 @@ Two hosts in the Ansible sense, both on this machine: ``audit`` (the audit log, 
 repository) and ``mail`` (the mail store; it is given its list and nothing else). The tests of this
 module share one world and run in file order: check mode first, then the delete of thodn, the run that
 changes nothing, the delete of minhnv into an archive folder that cannot be written, and the run after
-the fix.
+the fix (with a refused request beside it).
 """
 
 from __future__ import annotations
@@ -258,10 +258,16 @@ def test_an_unwritable_archive_folder_keeps_the_mailbox_fails_the_play_and_recor
     assert len(world.retire_records("thodn")) == 1
 
 
-def test_once_the_folder_is_fixed_the_next_run_retires_the_mailbox(world):
+def test_once_the_folder_is_fixed_the_next_run_retires_the_mailbox_even_beside_a_refusal(world):
     delivered = world.messages("minhnv")
     world.set_archive_dir(world.archive)
-    world.playbook()
+    refused = DELETE_MINHNV.replace("2025-03-31-bdt-xoa-2", "2025-04-01-bdt-xoa-3").replace(
+        "minhnv", "khongco"
+    )
+    (world.repo / BDT / "2025-04-01-bdt-xoa-3.yaml").write_text(refused, encoding="utf-8")
+
+    output = world.playbook(expect_rc=2)  # the refusal fails the play, after the mailboxes are done
+    assert "Fail when a request was refused" in output and "account khongco does not exist" in output
     assert not world.mail.home("binhthuan", "minhnv").exists()
     failed, done = world.retire_records("minhnv")
     assert failed["result"] != "ok" and done["result"] == "ok"

@@ -8,7 +8,8 @@ the archive, only messages are counted and compared.
 The order that keeps mail from being lost silently: ``archive_mailbox`` writes a tar.gz and re-reads it
 before returning; ``remove_mailbox`` takes that ``Archive``, checks it again, moves the mailbox aside and
 removes it only if every message in it is in the archive. Call both after the account is gone from the
-directory (or locked with ``locked_mail: reject``), so no new mail arrives for it.
+directory (or locked with ``locked_mail: reject``), so no new mail arrives for it. ``latest_archive``
+finds an account's newest archive again (a run that archived and removed, then could not report it).
 """
 
 from __future__ import annotations
