@@ -23,7 +23,7 @@ An ``archive-mailbox`` record carries, besides the request, document, org and ui
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -137,7 +137,9 @@ class Settlement:
 
 
 def settle(
-    pending: Sequence[Pending], results: Mapping[str, Sequence[Outcome] | None], still_pending=None
+    pending: Sequence[Pending],
+    results: Mapping[str, Sequence[Outcome] | None],
+    still_pending: Collection[tuple[str, str]] | None = None,
 ) -> Settlement:
     """Audit records (and lines for people) from the mail servers' ``results`` (server → its outcomes,
     ``None`` when it gave none). Only accounts of ``pending`` are recorded, each once; with
