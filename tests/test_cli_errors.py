@@ -150,3 +150,27 @@ def test_reports_go_into_a_folder_made_for_them(repo):
     result = run("validate", "--format", "junit", "-o", "reports/validate.xml")
     assert result.exit_code == 0, result.output
     assert Path("reports/validate.xml").read_text(encoding="utf-8").startswith("<?xml")
+
+
+def test_mailbox_retire_that_cannot_archive_keeps_the_mailbox_records_why_and_exits_1(repo):
+    log = AuditLog(repo / "audit.jsonl", commit=None, ci=None)
+    deleted = {"event": "change", "request": "2025-03-24-bdt-xoa", "org": "binhthuan", "op": "delete"}
+    log.append([deleted | {"uid": "thodn", "result": "ok"}])
+    message = Path("mail/binhthuan/thodn/Maildir/new/1700000001.M1P1.host")
+    message.parent.mkdir(parents=True)
+    message.write_bytes(b"Subject: 1\r\n\r\none\r\n")
+    blocker = repo / "a-file"  # even root cannot make a folder inside a file
+    blocker.write_text("not a folder\n", encoding="utf-8")
+    hosts = Path(HOSTS)
+    text = hosts.read_text(encoding="utf-8").replace("/srv/mail-archive", str(blocker))
+    hosts.write_text(text, encoding="utf-8")
+
+    result = run("mailbox", "retire", "--mail-root", "mail")
+    assert result.exit_code == 1
+    expected = (
+        f"binhthuan/thodn: NOT retired: cannot write the archive of mail/binhthuan/thodn into {blocker}"
+    )
+    assert expected in result.stderr
+    assert message.is_file()
+    (record,) = [r for r in log.records() if r["op"] == "archive-mailbox"]
+    assert record["result"].startswith("cannot write the archive") and record["uid"] == "thodn"

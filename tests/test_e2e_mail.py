@@ -287,8 +287,13 @@ def test_delete_archives_the_mailbox_verifies_it_then_removes_it(world):
     assert conn.entries == []
     conn.unbind()
 
-    out = world.run("mailbox", "retire", "--mail-root", str(world.mail.mail_root)).stdout
-    assert "archived binhthuan/thodn" in out
+    retire = ("mailbox", "retire", "--mail-root", str(world.mail.mail_root))
+    dry = world.run(*retire, "--dry-run").stdout
+    assert f"binhthuan/thodn: would archive {kept} message(s), then remove the mailbox" in dry
+    assert home.exists() and not (world.workdir / "archive").exists()
+
+    out = world.run(*retire).stdout
+    assert f"binhthuan/thodn: {kept} message(s) archived in" in out and "mailbox removed" in out
     assert not home.exists()
     (archive,) = (world.workdir / "archive" / "binhthuan").glob("thodn-*.tar.gz")
     with tarfile.open(archive) as tar:
@@ -296,7 +301,4 @@ def test_delete_archives_the_mailbox_verifies_it_then_removes_it(world):
     assert len(messages) == kept
     records = [r for r in AuditLog(world.workdir / "audit.jsonl").records() if r["op"] == "archive-mailbox"]
     assert [(r["uid"], r["result"]) for r in records] == [("thodn", "ok")]
-    assert (
-        "no mailbox to retire"
-        in world.run("mailbox", "retire", "--mail-root", str(world.mail.mail_root)).stdout
-    )
+    assert "no mailbox to retire" in world.run(*retire).stdout

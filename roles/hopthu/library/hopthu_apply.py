@@ -74,6 +74,11 @@ ci:
     known (C(merge_request_lookup), C(merge_request_lookup_error)). C(null) outside GitLab CI.
   type: dict
   returned: when requests were pending and not in check mode
+deletes:
+  description: 'The accounts the plan deletes (xóa): request, document, org, uid (for
+    C(hopthu_mailbox_pending) in check mode).'
+  type: list
+  returned: always
 """
 
 import contextlib  # noqa: E402
@@ -178,6 +183,12 @@ class ApplyModule(HopthuModule):
             ],
             "plan": plan_as_table(the_plan).splitlines(),
             "refused": {rp.request.id: rp.refusal for rp in the_plan.requests if rp.refusal},
+            "deletes": [
+                {"request": rp.request.id, "document": rp.request.document.number, "org": c.org, "uid": c.uid}
+                for rp in the_plan.requests
+                for c in rp.changes
+                if c.op is Op.DELETE
+            ],
         }
         if self.diff_mode:
             result["diff"] = account_diffs(the_plan, self.params["diff_limit"])

@@ -23,6 +23,7 @@ try:
     from hopthu.directory.applier import ApplyError
     from hopthu.endpoints import Endpoint, EndpointError, load_endpoints, password_env_name
     from hopthu.inventory import InventoryError, inventory_dir
+    from hopthu.mail import MailError
     from hopthu.passwords import OutboxError
     from hopthu.requests import REQUESTS_DIR, GitError
 
@@ -34,6 +35,7 @@ try:
         AuditError,
         OutboxError,
         GitError,
+        MailError,
     )
 except ImportError:
     HOPTHU_IMPORT_ERROR = traceback.format_exc()
@@ -71,15 +73,19 @@ def finding_line(finding) -> str:
 
 
 class HopthuModule(abc.ABC):
-    """Subclasses set ``argument_spec`` (their own parameters), ``uses_directory`` and implement ``run``,
-    which returns the result dict (``changed`` included) or raises one of hopthu's errors."""
+    """Subclasses set ``argument_spec`` (their own parameters), ``uses_directory``, ``uses_inventory`` and
+    implement ``run``, which returns the result dict (``changed`` included) or raises one of hopthu's
+    errors."""
 
     argument_spec: ClassVar[dict] = {}
     uses_directory = True
+    # False for a module that runs where the repository is not (a mail server): no inventory argument,
+    # and it runs in the directory it was started in.
+    uses_inventory = True
 
     def __init__(self) -> None:
         spec = {
-            **COMMON_ARGUMENTS,
+            **(COMMON_ARGUMENTS if self.uses_inventory else {}),
             **(DIRECTORY_ARGUMENTS if self.uses_directory else {}),
             **self.argument_spec,
         }
@@ -175,9 +181,11 @@ class HopthuModule(abc.ABC):
                 ),
                 exception=HOPTHU_IMPORT_ERROR,
             )
-        # Relative paths in findings, and the cross-file checks of requests/, are from the repository root.
-        os.chdir(self.repo_root)
         try:
+            # Relative paths in findings, and the cross-file checks of requests/, are from the repository
+            # root; so is the commit the audit log records.
+            if self.uses_inventory:
+                os.chdir(self.repo_root)
             result = self.run()
         except pipeline.PipelineError as error:
             self.fail(str(error), error.findings)

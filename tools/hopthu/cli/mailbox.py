@@ -1,7 +1,10 @@
-"""``hopthu mailbox retire``: archive and remove the mailboxes of deleted accounts (run on the mail host)."""
+"""``hopthu mailbox retire``: archive and remove the mailboxes of deleted accounts, on one host that holds
+both the audit log and the mailboxes. The pipeline does the same across hosts (``playbooks/apply.yml``),
+with the same two halves: ``mail.retire`` on the audit host, ``mail.mailhost`` on the mail server."""
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import click
@@ -27,28 +30,38 @@ def mailbox() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Archive folder for organisations without `archive_dir` in the inventory.",
 )
+@click.option("--dry-run", is_flag=True, help="Only list what would be retired; change and record nothing.")
 @audit_log_option(
     "The hash-chained audit log: which accounts were deleted (xóa); each archive is recorded there too."
 )
 @click.pass_context
-def retire(ctx: click.Context, mail_root: Path, archive_dir: Path | None, audit_log: Path) -> None:
+def retire(
+    ctx: click.Context, mail_root: Path, archive_dir: Path | None, dry_run: bool, audit_log: Path
+) -> None:
     """Archive (tar.gz, verified) and then remove the mailbox of every account the audit log shows deleted
-    (xóa). Safe to run again: an archived mailbox is not archived twice; a failure keeps the mailbox."""
-    from hopthu.mail.retire import retire_mailboxes
+    (xóa). Safe to run again: an archived mailbox is not archived twice; a failure keeps the mailbox and is
+    recorded."""
+    from hopthu.mail import MailError
+    from hopthu.mail.mailhost import retire_here
+    from hopthu.mail.retire import RECORDS_OF_INTEREST, assign, mailboxes_to_retire, settle
 
     inventory = load_inventory_or_fail(ctx.obj["inventory"])
+    here = platform.node() or "localhost"
     try:
         with AuditLog(audit_log) as audit:
-            results = retire_mailboxes(audit, mail_root, inventory, archive_dir)
-    except AuditError as error:
+            pending = mailboxes_to_retire(audit.records(*RECORDS_OF_INTEREST))
+            assignment = assign(pending, inventory, {here: list(inventory.organisations)})
+            outcomes = retire_here(mail_root, assignment.hosts.get(here, []), archive_dir, dry_run=dry_run)
+            settlement = settle(assignment.pending, {here: outcomes})
+            if not dry_run:
+                audit.append(settlement.records)
+    except (AuditError, MailError) as error:
         raise click.ClickException(str(error)) from None
-    for item in results:
-        account = f"{item.account.org}/{item.account.uid}"
-        if item.archive:
-            click.echo(f"archived {account}: {item.messages} message(s) in {item.archive}; mailbox removed")
-        else:
-            click.echo(f"NOT archived {account}: {item.result}", err=True)
-    if not results:
+    for line in settlement.done:
+        click.echo(line)
+    for line in settlement.problems:
+        click.echo(line, err=True)
+    if not pending:
         click.echo("no mailbox to retire")
-    if any(item.archive is None for item in results):
+    if settlement.problems:
         ctx.exit(1)

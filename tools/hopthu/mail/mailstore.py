@@ -8,7 +8,8 @@ the archive, only messages are counted and compared.
 The order that keeps mail from being lost silently: ``archive_mailbox`` writes a tar.gz and re-reads it
 before returning; ``remove_mailbox`` takes that ``Archive``, checks it again, moves the mailbox aside and
 removes it only if every message in it is in the archive. Call both after the account is gone from the
-directory (or locked with ``locked_mail: reject``), so no new mail arrives for it.
+directory (or locked with ``locked_mail: reject``), so no new mail arrives for it. ``latest_archive``
+finds an account's newest archive again (a run that archived and removed, then could not report it).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from hopthu.mail import MailError
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _MESSAGE_FOLDERS = {"cur", "new"}
 _CHUNK = 1 << 20
+LEFTOVER = "{aside} is left from an earlier removal: check it and remove or restore it by hand"
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,18 @@ def archive_mailbox(home: Path, archive_dir: Path, *, uid: str, org: str) -> Arc
     home = Path(home)
     mailbox_home(Path("/"), org, uid)  # the same naming rules as the folder itself
     folder = Path(archive_dir) / org
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = _free_name(folder, f"{uid}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}")
     partial = target.with_name(target.name + ".partial")
     try:
-        written = _write_tar(home, partial, top=uid)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        out = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise MailError(
+            f"cannot write the archive of {home} into {folder} ({error.strerror}): check the archive "
+            "folder (archive_dir of the organisation); nothing was removed"
+        ) from None
+    try:
+        written = _write_tar(home, out, top=uid)
         found = _read_messages(partial)
         if found != written:
             raise MailError(
@@ -89,6 +98,40 @@ def verify_archive(archive: Archive) -> collections.Counter[str]:
     return found
 
 
+def latest_archive(archive_dir: Path, *, org: str, uid: str) -> Archive | None:
+    """The newest archive ``archive_mailbox`` wrote for the account, read back to its end (its messages
+    counted, its SHA-256 taken); ``None`` when there is none."""
+    mailbox_home(Path("/"), org, uid)
+    folder = Path(archive_dir) / org
+    # <uid>-<UTC time>[-<n>].tar.gz as _free_name makes them; a uid has no upper case, so no other
+    # account's archive matches.
+    name = re.compile(re.escape(uid) + r"-(\d{8}T\d{6}Z)(?:-(\d+))?\.tar\.gz")
+    try:
+        found = [(m[1], int(m[2] or 1), m[0]) for m in map(name.fullmatch, os.listdir(folder)) if m]
+    except FileNotFoundError:
+        return None
+    if not found:
+        return None
+    path = folder / max(found)[2]
+    return Archive(path, _file_sha256(path), sum(_read_messages(path).values()))
+
+
+def leftover_removal(home: Path) -> Path | None:
+    """The folder an interrupted ``remove_mailbox`` left (the mailbox moved aside), if there is one."""
+    aside = _aside(Path(home))
+    return aside if aside.exists() else None
+
+
+def count_messages(home: Path) -> int:
+    """Messages in the mailbox ``home`` (0 when it does not exist)."""
+    home = Path(home)
+    return sum(
+        1
+        for file in _walk(home)
+        if _is_message(PurePosixPath(file.relative_to(home).as_posix())) and file.is_file()
+    )
+
+
 def remove_mailbox(home: Path, archive: Archive) -> None:
     """Remove the mailbox ``home`` after checking ``archive`` again and finding every message of the
     mailbox in it. A message that arrived after the archive was written stops the removal (the mailbox
@@ -98,9 +141,9 @@ def remove_mailbox(home: Path, archive: Archive) -> None:
     if not home.exists():
         return
     # Moved aside first: a delivery racing with us creates a fresh folder instead of being deleted.
-    aside = home.with_name(home.name + ".removing")
+    aside = _aside(home)
     if aside.exists():
-        raise MailError(f"{aside} is left from an earlier removal: check it and remove or restore it by hand")
+        raise MailError(LEFTOVER.format(aside=aside))
     home.rename(aside)
     present = _messages_on_disk(aside)
     missing = present - archived
@@ -116,6 +159,10 @@ def remove_mailbox(home: Path, archive: Archive) -> None:
 
 
 # --- helpers -------------------------------------------------------------------------------------------
+
+
+def _aside(home: Path) -> Path:
+    return home.with_name(home.name + ".removing")
 
 
 def _is_message(relative: PurePosixPath) -> bool:
@@ -142,10 +189,10 @@ class _HashingReader:
         return data
 
 
-def _write_tar(home: Path, path: Path, *, top: str) -> collections.Counter[str]:
-    """Write ``home`` as ``top/…`` into a new gzip tar at ``path``; the digests of the messages."""
+def _write_tar(home: Path, fd: int, *, top: str) -> collections.Counter[str]:
+    """Write ``home`` as ``top/…`` as a gzip tar into the new file ``fd`` (closed here); the digests of
+    the messages."""
     messages: collections.Counter[str] = collections.Counter()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
         with tarfile.open(fileobj=out, mode="w:gz") as tar:
             for file in _walk(home) if home.is_dir() else []:
