@@ -1,6 +1,6 @@
 """The real .gitlab-ci.yml: its structure, and its pipelines run locally with gitlab-ci-local.
 
-gitlab-ci-local (npm, pinned 4.73.0, installed by scripts/install-gitlab-ci-local into .ci/node) runs the jobs
+gitlab-ci-local (npm, pinned 4.63.0, installed by scripts/install-gitlab-ci-local into .ci/node) runs the jobs
 in the shell (--force-shell-executor) of a temporary git repository holding a copy of this tree, with a
 bare "origin" for the target branch; HOPTHU_CI_VENV makes the jobs use this virtualenv instead of installing.
 The directory is a private slapd; the bind passwords reach the jobs as CI variables (GitLab: masked ones).
@@ -43,7 +43,10 @@ from sample_requests import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-GITLAB_CI_LOCAL = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "gitlab-ci-local"
+NODE_PREFIX = ROOT / ".ci" / "node"
+GITLAB_CI_LOCAL = NODE_PREFIX / "node_modules" / ".bin" / "gitlab-ci-local"
+NOT_INSTALLED = "gitlab-ci-local is not installed: run scripts/install-gitlab-ci-local"
+DEBIAN_12_NODE = "18.20.4"  # Debian 12's own nodejs (bookworm, bookworm-security)
 VENV = Path(sys.executable).parent.parent
 NOT_COPIED = {
     ".git",
@@ -147,6 +150,37 @@ def test_no_job_script_touches_a_secret_variable(ci):
             assert "set -x" not in line and "printenv" not in line, (name, line)
 
 
+# --- the tool that runs them ----------------------------------------------------------------------------
+
+
+@pytest.mark.node
+def test_every_locked_package_of_gitlab_ci_local_accepts_debian_12s_node():
+    """A fresh Debian 12 has Node 18: `npm ci --engine-strict` of .ci/node's lock file must pass there."""
+    semver = NODE_PREFIX / "node_modules" / "semver"
+    if not semver.is_dir():
+        pytest.fail(NOT_INSTALLED, pytrace=False)
+    lock = json.loads((NODE_PREFIX / "package-lock.json").read_text(encoding="utf-8"))
+    ranges = {
+        name: package["engines"]["node"]
+        for name, package in lock["packages"].items()
+        if "node" in package.get("engines", {})
+    }
+    assert "node_modules/gitlab-ci-local" in ranges  # its own claim is checked too
+    refusing = (  # npm's own range logic, from the semver package gitlab-ci-local depends on
+        "const [semver, node] = [require(process.argv[1]), process.argv[3]];"
+        "const ranges = JSON.parse(process.argv[2]);"
+        "const refusing = Object.keys(ranges).filter((name) => !semver.satisfies(node, ranges[name]));"
+        "console.log(JSON.stringify(refusing));"
+    )
+    done = subprocess.run(
+        ["node", "-e", refusing, str(semver), json.dumps(ranges), DEBIAN_12_NODE],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout) == [], f"these locked packages refuse Node {DEBIAN_12_NODE}"
+
+
 # --- the pipelines, run locally --------------------------------------------------------------------
 
 
@@ -235,8 +269,8 @@ class Pipeline:
                 f"HOPTHU_BIND_PASSWORD_{code.upper()}": secret for code, secret in self.secrets.items()
             }
         values |= variables
+        # CLI variables override the predefined ones (gitlab-ci-local warns that they do, and goes on).
         command = [str(GITLAB_CI_LOCAL), "--force-shell-executor", "--no-color", "--home", str(self.tmp)]
-        command += ["--ignore-predefined-vars", ",".join(k for k in values if not k.startswith("HOPTHU_"))]
         for key, value in values.items():
             command += ["--variable", f"{key}={value}"]
         if jobs:
@@ -264,7 +298,7 @@ class Pipeline:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     if not GITLAB_CI_LOCAL.exists():
-        pytest.fail("gitlab-ci-local is not installed: run scripts/install-gitlab-ci-local", pytrace=False)
+        pytest.fail(NOT_INSTALLED, pytrace=False)
     from hopthu.directory.server import LocalDirectory
 
     base = tmp_path_factory.mktemp("gitlab-ci")
