@@ -438,3 +438,21 @@ def test_ledger_sits_beside_the_outbox_and_one_notify_runs_at_a_time(tmp_path):
 def test_builtin_templates_exist_for_every_kind():
     templates = Path(__file__).parents[1] / "tools" / "hopthu" / "notices" / "templates" / "kinds"
     assert {path.stem for path in templates.glob("*.j2")} == {kind.value for kind in Kind}
+
+
+def test_a_unit_mailbox_is_called_a_unit_mailbox_and_application_accounts_are_listed():
+    box = NoticeRow("Văn phòng Ban", "Ban Dân tộc", "vpbdt@cantho.gov.vn", PASSWORDS[0], unit_mailbox=True)
+    alone = squash(render(make_data(rows=[box]), with_attachment=False).text)
+    assert "Đã cấp mới 1 hộp thư cơ quan/đơn vị theo danh sách dưới đây." in alone
+    assert "Hộp thư cơ quan/đơn vị do người được phân công quản lý chịu trách nhiệm" in alone
+    assert "hộp thư cá nhân" not in alone.lower() and "tài khoản cá nhân" not in alone.lower()
+
+    person = ROWS[0]._replace(granted=("Hệ thống quản lý văn bản",), removed=("Một cửa",))
+    both = render(make_data(rows=[person, box]), with_attachment=False)
+    flat = squash(both.text)
+    assert "Đã cấp mới 1 hộp thư cá nhân và 1 hộp thư cơ quan/đơn vị" in flat
+    assert "Hộp thư cá nhân là tài khoản của riêng từng người" in flat
+    assert "Tài khoản phần mềm được cấp: Hệ thống quản lý văn bản" in flat
+    assert "Tài khoản phần mềm thu hồi: Một cửa" in flat
+    assert "<th>Tài khoản phần mềm</th>" in both.html
+    assert "Cấp: Hệ thống quản lý văn bản; Thu hồi: Một cửa" in both.html
