@@ -89,7 +89,7 @@ def assign_usernames(
         org = inventory.organisations[request.org]
         if taken_from_directory is not None and org.code not in directory_taken:
             directory_taken[org.code] = taken_from_directory(org)
-        in_use = _InUse(taken[org.code], org.reserved, directory_taken.get(org.code, frozenset()))
+        in_use = InUse(taken[org.code], org.reserved, directory_taken.get(org.code, frozenset()))
         try:
             names = _names_for(item, org, in_use)
             _write(item, names)
@@ -107,7 +107,7 @@ class _Refused(Exception):
         self.line, self.col = line, col
 
 
-class _InUse:
+class InUse:
     """``in`` over the names given by requests, reserved names, the directory and this file's new names."""
 
     def __init__(self, *sets: set[str] | frozenset[str]) -> None:
@@ -118,7 +118,7 @@ class _InUse:
         return name in self.new or any(name in names for names in self.sets)
 
 
-def _names_for(item: CheckedFile, org: Organisation, in_use: _InUse) -> list[tuple[int, str, str]]:
+def _names_for(item: CheckedFile, org: Organisation, in_use: InUse) -> list[tuple[int, str, str]]:
     """(account index, name, username) for each account of ``item`` that lacks a username."""
     assert item.request is not None and item.document is not None
     result = []
@@ -126,25 +126,24 @@ def _names_for(item: CheckedFile, org: Organisation, in_use: _InUse) -> list[tup
         if account.username is not None:
             continue
         try:
-            if isinstance(account, NewUnitMailbox):
-                name = account.unit_name
-                username = agency_name(account.unit_name, None, in_use)
-            else:
-                assert isinstance(account, NewPerson)
-                name = account.full_name
-                username = generate(
-                    account.full_name,
-                    person_rule(org.naming_rule),
-                    in_use,
-                    born=account.birth_date,
-                    unit=item.request.unit,
-                )
+            username = new_username(account, org, item.request.unit, in_use)
         except NamingError as error:
             line, col = item.document.locate(("accounts", index))
             raise _Refused(f"accounts[{index}]: no username can be generated: {error}", line, col) from None
         in_use.new.add(username)
+        name = account.unit_name if isinstance(account, NewUnitMailbox) else account.full_name
         result.append((index, name, username))
     return result
+
+
+def new_username(account: NewPerson | NewUnitMailbox, org: Organisation, unit: str, in_use: InUse) -> str:
+    """The first free address the organisation's rule gives a new account: the person rule for a person,
+    the unit-mailbox rule (``mailbox_rule``) for a unit mailbox. NamingError when there is none."""
+    if isinstance(account, NewUnitMailbox):
+        return agency_name(account.unit_name, org.mailbox_rule, in_use)
+    return generate(
+        account.full_name, person_rule(org.naming_rule), in_use, born=account.birth_date, unit=unit
+    )
 
 
 def _write(item: CheckedFile, names: list[tuple[int, str, str]]) -> None:
