@@ -18,6 +18,7 @@ from hopthu import __version__
 COMMANDS = {
     "validate": "validate:validate",
     "assign": "assign:assign",
+    "import": "annex:import_group",
     "username": "username:username",
     "plan": "apply:plan",
     "apply": "apply:apply",
