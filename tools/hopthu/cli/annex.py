@@ -134,3 +134,61 @@ def import_file(ctx: click.Context, file: Path, directory_file: Path | None, **o
     state = "unchanged (already imported)" if result.state == "unchanged" else "written"
     click.echo(f"{len(result.accounts)} account(s), {state}, validated", err=True)
     click.echo(result.shown)
+
+
+@import_group.command("template", short_help="Write the blank annex of a kind for units to fill.")
+@click.option(
+    "--org", required=True, metavar="ORG", help="Organisation code: its units and services are offered."
+)
+@click.option("--kind", required=True, type=click.Choice(KINDS), help="The request kind the annex is for.")
+@click.option(
+    "--type",
+    "account_type",
+    type=click.Choice(["person", "unit"]),
+    default="person",
+    show_default=True,
+    help="For --kind create: person accounts, or unit mailboxes (hộp thư cơ quan/đơn vị).",
+)
+@click.option("--unit", metavar="UNIT", help="The unit whose annex it is: its name goes into the heading.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["xlsx", "docx"]),
+    help="Excel (with drop-down lists) or Word; default: from the -o file name, else xlsx.",
+)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False), help="File.")
+@click.pass_context
+def import_template(
+    ctx: click.Context,
+    org: str,
+    kind: str,
+    account_type: str,
+    unit: str | None,
+    fmt: str | None,
+    output: Path,
+) -> None:
+    """Write the blank annex (phụ lục) of KIND: the heading of an administrative document, the header row
+    `hopthu import` reads, a worked example row, drop-down lists of the organisation's units and services
+    (Excel) and the signature block."""
+    from hopthu.forms.template import write_docx, write_xlsx
+
+    inventory = load_inventory_or_fail(ctx.obj["inventory"])
+    organisation = inventory.organisations.get(org)
+    if organisation is None:
+        raise click.BadParameter(f"unknown organisation '{org}'", param_hint="--org")
+    unit_name = None
+    if unit is not None:
+        if unit not in organisation.units:
+            raise click.BadParameter(f"unknown unit '{unit}' of {org}", param_hint="--unit")
+        unit_name = organisation.units[unit].name
+    if account_type == "unit" and kind != Kind.CREATE.value:
+        raise click.BadParameter("unit mailboxes are created with --kind create", param_hint="--type")
+    fmt = fmt or ("docx" if output.suffix.lower() == ".docx" else "xlsx")
+    write = write_docx if fmt == "docx" else write_xlsx
+
+    def work() -> None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write(output, Kind(kind), account_type == "unit", organisation, unit_name)
+
+    run_stage(work)
+    click.echo(str(output))

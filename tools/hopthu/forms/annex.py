@@ -15,6 +15,7 @@ header hopthu does not know is left out, and said so; the national ID column is 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ class Column:
     header: str  # the header's text as written (one line)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # not slotted: ``fields`` is cached on the instance
 class Header:
     first_row: int  # row numbers (1-based) of the header's first and last row
     last_row: int
@@ -73,6 +74,11 @@ class Header:
     def column(self, name: str) -> Column | None:
         found = self.columns.get(name)
         return found[0] if found else None
+
+    @functools.cached_property
+    def fields(self) -> dict[int, str]:
+        """Column index → field: what each column holds."""
+        return {column.index: name for name, columns in self.columns.items() for column in columns}
 
 
 @dataclass(frozen=True)
@@ -251,10 +257,7 @@ def _record(annex: Annex, row: Row, group: str | None) -> Record:
 
 
 def _field_at(header: Header, index: int) -> str | None:
-    for name, columns in header.columns.items():
-        if any(column.index == index for column in columns):
-            return name
-    return None
+    return header.fields.get(index)
 
 
 def _unknown_column(header: Header, index: int) -> bool:
