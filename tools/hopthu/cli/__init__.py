@@ -19,6 +19,7 @@ COMMANDS = {
     "validate": "validate:validate",
     "assign": "assign:assign",
     "import": "annex:import_group",
+    "roster": "roster:roster",
     "username": "username:username",
     "plan": "apply:plan",
     "apply": "apply:apply",

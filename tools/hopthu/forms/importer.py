@@ -457,3 +457,63 @@ def _where_in_annex(item: Planned, line: int) -> str | None:
     if name == "services" and draft.record.get("services") is None:
         source = "note"
     return item.annex.where(draft.record, source)
+
+
+# --- the HR roster ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RosterResult:
+    written: list[tuple[Path, str, str]]  # (path, kind, state) of each draft
+    ambiguous: list[Problem]
+    notes: list[Problem]
+
+
+def roster_drafts(
+    file: Path,
+    org: Organisation,
+    inventory: Inventory,
+    repo_root: Path,
+    accounts: dict,
+    *,
+    number: str,
+    date: dt.date,
+    signer: str,
+    sheet: str | None = None,
+    partial: bool = False,
+) -> RosterResult:
+    """Compare HR's roster in ``file`` with ``accounts`` (the organisation's directory, read once) and
+    write the draft requests; ImportRefused (nothing written) when the roster has problems."""
+    from hopthu.forms.roster import compare, draft_requests, read_staff
+
+    source = _identify(file)
+    spec = Spec(org.code, next(iter(org.units)), Kind.UPDATE, number, date, signer, "", sheet=sheet)
+    annex = _annex(source, spec)
+    staff, problems = read_staff(annex, org)
+    problems += [p for p in annex.problems if p.severity == "error"]
+    if errors(problems):
+        raise ImportRefused(problems)
+    plan = compare(staff, accounts, annex, partial=partial)
+    requests, draft_problems = draft_requests(plan, annex, org, number, date, signer, source.path.name)
+    if errors(draft_problems):
+        raise ImportRefused(draft_problems)
+    paths = [request_path(repo_root, org.code, r.unit, date, r.head.id) for r in requests]
+    in_use = names_in_use(org, repo_root, inventory, paths, lambda _org: frozenset(accounts))
+    planned = []
+    notes: list[Problem] = []
+    for request, path in zip(requests, paths, strict=True):
+        unit = org.units[request.unit]
+        names, naming_problems = assign_names(request.drafts, annex, org, unit, in_use)
+        if errors(naming_problems):
+            raise ImportRefused(naming_problems)
+        notes += naming_problems
+        rendered = render_request(
+            request.head, [d.fields for d in request.drafts], [d.comment for d in request.drafts]
+        )
+        planned.append(Planned(path, rendered, annex, request.drafts, names))
+    states = write_checked(planned, inventory, repo_root, source.shown) if planned else []
+    written = [
+        (item.path, request.kind.value, state)
+        for item, request, state in zip(planned, requests, states, strict=True)
+    ]
+    return RosterResult(written, in_order(plan.ambiguous), in_order(notes))
