@@ -459,3 +459,20 @@ def test_a_csv_file_in_the_windows_code_page_is_refused_with_what_to_do(repo, tm
     file = tmp_path / "ds.csv"
     file.write_bytes("STT,Ho va ten\r\n1,Lê Văn\r\n".encode("cp1258"))  # ê and ă are one byte each there
     assert refused(file) == [(f"{file.name}:line 2", "file-encoding")]
+
+
+def test_with_the_live_directory_its_names_count_as_taken(repo, tmp_path, start_directory):
+    inventory = load_inventory(Path("inventory"))
+    org = inventory.organisations["binhthuan"]
+    server = start_directory(inventory.organisations.values())
+    conn = server.connect(org)
+    attrs = {"objectClass": ["inetOrgPerson", "hopthuAccount"], "cn": "Lê Văn Tám", "sn": "Lê"}
+    assert conn.add(f"uid=tamlv,ou=people,{org.base_dn}", attributes=attrs), conn.result
+    conn.unbind()
+    rows = [["STT", "Họ và tên", "Chức vụ", "Ghi chú"], [1, "Lê Văn Tám", "Chuyên viên", "email"]]
+    file = xlsx(tmp_path / "a.xlsx", rows)
+    options = [*OPTIONS, "--requester-email", BDT["requester_email"]]
+    directory = ["--directory", str(server.workdir / "directory.json")]
+    result = CliRunner().invoke(main, ["import", str(file), *options, *directory])
+    assert result.exit_code == 0, result.output
+    assert "    username: tamlv2\n" in TARGET.read_text(encoding="utf-8")

@@ -29,6 +29,7 @@ COMMANDS = {
     "notify": "notify:notify",
     "mailbox": "mailbox:mailbox",
     "drift": "drift:drift",
+    "directory": "danhba:danhba",
     "codeowners": "codeowners:codeowners",
 }
 

@@ -307,6 +307,9 @@ def _is_group_heading(row: Row, header: Header, own: list[tuple[int, Any]], stt_
         return stt is None or index != stt.index
 
     others = [(i, v) for i, v in own if not_stt(i)]
+    if not others and len(own) == 1:  # a heading written in the STT column (a CSV file cannot merge)
+        written = str(own[0][1]).strip()
+        return not written.isdigit() and not _ROMAN_OR_LETTER.match(written) and len(key(written)) > 3
     if len(others) != 1:
         return False
     present = [i for i, v in enumerate(row.values) if not _blank(v) and not_stt(i)]
