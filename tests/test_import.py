@@ -30,7 +30,7 @@ HEADER = [
     "Email dự phòng",
     "Ghi chú",
 ]
-TARGET = Path("requests/binhthuan/bdt/2025/2025-04-02-bdt-cap-moi.yaml")
+TARGET = Path("requests/binhthuan/bdt/2025/2025-04-03-bdt-cap-moi.yaml")
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def repo(tmp_path, monkeypatch) -> Path:
 
 
 def spec(kind: Kind = Kind.CREATE, **changes) -> Spec:
-    values = dict(BDT, kind=kind, document_number="50/BDT-VP", document_date=dt.date(2025, 4, 2))
+    values = dict(BDT, kind=kind, document_number="50/BDT-VP", document_date=dt.date(2025, 4, 3))
     return Spec(**(values | changes))
 
 
@@ -56,7 +56,7 @@ def refused(file: Path, **changes) -> list[tuple[str, str]]:
 
 
 OPTIONS = ["--org", "binhthuan", "--unit", "bdt", "--kind", "create", "--document-number", "1/X"]
-OPTIONS += ["--document-date", "2025-04-02", "--signer", "A"]
+OPTIONS += ["--document-date", "2025-04-03", "--signer", "A"]
 
 
 def cli(file: Path, requester: str = BDT["requester_email"]):
@@ -108,21 +108,21 @@ def test_a_messy_sheet_becomes_a_request_written_like_a_hand_written_one(repo, t
     text = TARGET.read_text(encoding="utf-8")
     assert text == (
         "# yaml-language-server: $schema=../../../../schemas/request.schema.json\n"
-        "# Cấp mới hộp thư: nhập từ phụ lục phu-luc.xlsx (Phụ lục) bằng `hopthu import`.\n"
-        "id: 2025-04-02-bdt-cap-moi\n"
+        "# Cấp mới hộp thư: nhập từ phụ lục phu-luc.xlsx (trang Phụ lục) bằng `hopthu import`.\n"
+        "id: 2025-04-03-bdt-cap-moi\n"
         "org: binhthuan\n"
         "unit: bdt\n"
         "kind: create\n"
         "document:\n"
         '  number: "50/BDT-VP"\n'
-        "  date: 2025-04-02\n"
+        "  date: 2025-04-03\n"
         "  signer: Nguyễn Hữu Phước\n"
         "requester:\n"
         "  name: Trần Thị Mỹ Lệ\n"
         "  position: Chánh Văn phòng\n"
         '  phone: "0252 3821 104"\n'
         "  email: letm@bdt.binhthuan.gov.vn\n"
-        "reason: Theo văn bản số 50/BDT-VP ngày 02/04/2025 của Ban Dân tộc tỉnh Bình Thuận.\n"
+        "reason: Theo văn bản số 50/BDT-VP ngày 03/04/2025 của Ban Dân tộc tỉnh Bình Thuận.\n"
         "accounts:\n"
         "  # phụ lục: Phụ lục, dòng 11\n"
         "  - full_name: Nguyễn Văn Minh\n"  # spaces collapsed
@@ -309,7 +309,7 @@ def test_a_password_reset_list_names_accounts_by_address(repo, tmp_path):
     file = xlsx(tmp_path / "reset.xlsx", rows)
     assert refused(file, kind=Kind.RESET_PASSWORD) == [(f"{file.name}:'Phụ lục'!C3", "username-domain")]
     result = run(xlsx(tmp_path / "reset.xlsx", rows[:2]), kind=Kind.RESET_PASSWORD)
-    assert result.path.name == "2025-04-02-bdt-cap-lai-mat-khau.yaml"
+    assert result.path.name == "2025-04-03-bdt-cap-lai-mat-khau.yaml"
     assert "  - username: minhnv\n    full_name: Nguyễn Văn Minh\n" in result.path.read_text(encoding="utf-8")
 
 
@@ -347,7 +347,7 @@ def test_unit_mailboxes_from_the_city_form_with_the_manager_in_one_cell(repo, tm
         ("Trung tâm Lưu trữ lịch sử", "ttltls"),
     ]
     text = result.path.read_text(encoding="utf-8")
-    assert result.path.name == "2025-04-02-snv-hop-thu-don-vi.yaml"
+    assert result.path.name == "2025-04-03-snv-hop-thu-don-vi.yaml"
     assert (
         "  - type: unit\n    unit_name: Chi cục Văn thư - Lưu trữ\n    username: ccvtlt2\n"
         "    parent_agency: Sở Nội vụ\n"
@@ -392,7 +392,7 @@ def test_importing_again_is_harmless_and_a_different_file_is_never_overwritten(r
     before = TARGET.read_text(encoding="utf-8")
     assert refused(xlsx(tmp_path / "b.xlsx", rows)) == [(str(TARGET), "request-exists")]
     assert TARGET.read_text(encoding="utf-8") == before
-    assert run(xlsx(tmp_path / "b.xlsx", rows), request_id="2025-04-02-bdt-cap-moi-2").accounts[1] == (
+    assert run(xlsx(tmp_path / "b.xlsx", rows), request_id="2025-04-03-bdt-cap-moi-2").accounts[1] == (
         "Lê Văn Chín",
         "chinlv",
     )

@@ -27,7 +27,7 @@ ARGS = [
     "--document-number",
     "1/X",
     "--document-date",
-    "2025-04-02",
+    "2025-04-03",
     "--signer",
     "A",
     "--requester-email",
@@ -71,7 +71,7 @@ def refusal(repo: Path, file: Path) -> str:
     code, stderr, _, _ = run(repo, file)
     assert code == 1, stderr
     assert "Traceback" not in stderr
-    assert not list((repo / "requests/binhthuan/bdt/2025").glob("2025-04-02-*"))
+    assert not list((repo / "requests/binhthuan/bdt/2025").glob("2025-04-03-*"))
     return stderr
 
 

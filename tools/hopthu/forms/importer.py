@@ -266,7 +266,9 @@ def _default_reason(spec: Spec, unit: Unit) -> str:
 
 def _comments(kind: Kind, source: OfficeFile, annex: Annex, built: Built) -> tuple[str, ...]:
     title = "Cấp mới hộp thư đơn vị" if built.unit_mailboxes else KIND_TITLES[kind]
-    where = f" ({annex.grid.name})" if annex.grid.name else ""
+    grid = annex.grid
+    where = f" (bảng {grid.name.removeprefix('table ')})" if grid.kind == "docx" else ""
+    where = f" (trang {grid.name})" if grid.kind == "xlsx" else where
     lines = [f"{title}: nhập từ phụ lục {source.path.name}{where} bằng `hopthu import`."]
     if annex.header.column("national_id") is not None:
         lines.append("Cột số CMND/CCCD của phụ lục không được chép: số định danh không lưu trong kho.")
