@@ -3,6 +3,7 @@ person fields the units' forms do not all carry (staff code, position, phone) be
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -129,4 +130,43 @@ def test_the_directory_accepts_and_returns_the_backup_address(directory, org):
     assert conn.add(dn, attributes=attrs), conn.result
     conn.search(dn, "(hopthuBackupMail=MINH@gmail.com)", attributes=["hopthuBackupMail"])
     assert [str(e.hopthuBackupMail) for e in conn.entries] == ["minh@gmail.com"]
+    conn.unbind()
+
+
+def test_a_directory_bootstrapped_before_the_backup_address_is_upgraded_by_the_shipped_ldif(
+    tmp_path, monkeypatch, start_directory, org
+):
+    """The schema hopthu had before: without hopthuBackupMail. The shipped upgrade LDIF adds it in place,
+    keeping the accounts."""
+    from hopthu.directory import ldif
+
+    current = ldif.SCHEMA_LDIF.read_text(encoding="utf-8")
+    start = current.index("olcAttributeTypes: ( hopthuAttr:7")
+    old = current[:start] + current[current.index("olcObjectClasses:", start) :]
+    old = old.replace(" $ hopthuBackupMail", "")
+    assert "hopthuBackupMail" not in old
+    (tmp_path / "old-schema.ldif").write_text(old, encoding="utf-8")
+    monkeypatch.setattr(ldif, "SCHEMA_LDIF", tmp_path / "old-schema.ldif")
+    server = start_directory([org], tmp_path / "slapd")
+    conn = server.connect(org)
+    person = {"objectClass": ["inetOrgPerson", "hopthuAccount"], "cn": "Nguyễn Văn Minh", "sn": "Nguyễn"}
+    assert conn.add(f"uid=minhnv,ou=people,{org.base_dn}", attributes=person)
+    with_backup = {**person, "cn": "Lê Văn Tám", "hopthuBackupMail": "tam@gmail.com"}
+    assert not conn.add(f"uid=tamlv,ou=people,{org.base_dn}", attributes=with_backup)  # before: refused
+
+    upgrade = Path(ldif.__file__).parent / "upgrade-backup-mail.ldif"
+    # the two commands the file's header gives, with this server's socket for ldapi:///
+    commands = [
+        line.removeprefix("#").strip().replace("ldapi:///", server.ldapi_uri)
+        for line in upgrade.read_text(encoding="utf-8").splitlines()
+        if line.startswith(("#   dn=", "#   sed"))
+    ]
+    assert len(commands) == 2
+    done = subprocess.run(
+        ["bash", "-c", " && ".join(commands)], cwd=upgrade.parent, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert conn.add(f"uid=tamlv,ou=people,{org.base_dn}", attributes=with_backup), conn.result
+    conn.search(org.base_dn, "(uid=minhnv)")
+    assert len(conn.entries) == 1  # the accounts made before are still there
     conn.unbind()
