@@ -53,6 +53,7 @@ bench: setup
 	$(PY) bench/naming.py
 	cd bench && ../$(PY) ldap_write.py
 	cd bench && ../$(PY) apply.py
+	cd bench && ../$(PY) import.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
