@@ -17,7 +17,7 @@ from workspace import ROOT, copy_of_repo
 SHIPPED = {
     f"requests/{place}.{suffix}": f"requests/{place}.yaml"
     for place, suffix in (
-        ("binhthuan/bdt/2025/2025-04-02-bdt-cap-moi", "xlsx"),
+        ("binhthuan/bdt/2025/2025-04-14-bdt-cap-moi", "xlsx"),
         ("danang/snv/2025/2025-04-07-snv-cap-moi", "docx"),
     )
 }
