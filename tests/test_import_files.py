@@ -182,3 +182,13 @@ def test_xlsx_bombs_are_refused_in_bounded_memory_and_time(repo, tmp_path, case,
     assert code == 1 and message in stderr, stderr
     assert "Traceback" not in stderr
     assert seconds < 15 and peak_mb < 200, (seconds, peak_mb)
+
+
+def test_a_workbook_whose_sheet_is_damaged_is_refused_clearly(repo, tmp_path):
+    plain = xlsx(tmp_path / "plain.xlsx", ROWS)
+    namespace = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    start = b'<worksheet xmlns="' + namespace + b'"><dimension ref="A1:D9"/>'
+    cut = start + b'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>STT</t></is></c></row><row r="2"><c'
+    broken = with_part(plain, tmp_path / "hong.xlsx", "xl/worksheets/sheet1.xml", lambda s: s.write(cut))
+    stderr = refusal(repo, broken)
+    assert "hong.xlsx:Phụ lục: cannot read the sheet (ParseError): open the workbook in Excel" in stderr

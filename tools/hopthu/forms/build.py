@@ -31,6 +31,7 @@ from hopthu.forms.headers import LABELS, key
 from hopthu.forms.problems import Problem, shown
 from hopthu.model import Kind, Organisation, Requester, Unit
 from hopthu.naming import NamingError, parse_name
+from hopthu.requests import own_domains
 
 EMAIL = "email"
 SCHEMA_LINE = "# yaml-language-server: $schema=../../../../schemas/request.schema.json"
@@ -442,10 +443,6 @@ class _Reader:
 
     def domains(self) -> set[str]:
         return own_domains(self.org)
-
-
-def own_domains(org: Organisation) -> set[str]:
-    return {org.mail_domain, *(u.mail_domain for u in org.units.values() if u.mail_domain)}
 
 
 def unit_code(org: Organisation, written: str) -> str | None:

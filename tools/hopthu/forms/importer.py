@@ -38,7 +38,7 @@ from hopthu.forms.build import (
 from hopthu.forms.files import OfficeFile, identify
 from hopthu.forms.grid import Grid
 from hopthu.forms.problems import FormError, Problem, errors, in_order, shown
-from hopthu.model import Inventory, Kind, NewPerson, NewUnitMailbox, Organisation, Requester, Unit
+from hopthu.model import Inventory, Kind, Manager, NewPerson, NewUnitMailbox, Organisation, Requester, Unit
 from hopthu.naming import NamingError
 from hopthu.requests import (
     ID_PATTERN,
@@ -109,7 +109,7 @@ def import_annex(
     """Read ``file`` and write its request; ImportRefused (nothing written) when anything is wrong."""
     org, unit, requester = _context(spec, inventory)
     source = _identify(file)
-    annex = _annex(source, spec)
+    annex = _annex(source, spec.sheet, spec.table)
     built = build_accounts(annex, spec.kind, org, unit)
     problems = annex.problems + built.problems
     if not built.drafts and not errors(problems):
@@ -171,9 +171,9 @@ def grids_of(source: OfficeFile) -> Iterator[Grid]:
         yield csvfile.read_csv(source)
 
 
-def _annex(source: OfficeFile, spec: Spec) -> Annex:
+def _annex(source: OfficeFile, sheet: str | None = None, table: int | None = None) -> Annex:
     """The annex of the chosen sheet or table, or of the first one with a recognised header."""
-    wanted = spec.sheet if source.kind == "xlsx" else (f"table {spec.table}" if spec.table else None)
+    wanted = sheet if source.kind == "xlsx" else (f"table {table}" if table else None)
     seen: list[str] = []
     try:
         for grid in grids_of(source):
@@ -334,12 +334,7 @@ def assign_names(
             if admitted:
                 username = proposed
             else:
-                account = (
-                    NewUnitMailbox(name, "", None, "", None)  # type: ignore[arg-type]
-                    if is_unit
-                    else NewPerson(name, None, None, "", None, (), None, born)
-                )
-                username = new_username(account, org, unit.code, in_use)
+                username = new_username(_named(name, is_unit, born), org, unit.code, in_use)
         except NamingError as error:
             where = (
                 annex.where(draft.record, "unit_name" if is_unit else "full_name")
@@ -363,6 +358,13 @@ def assign_names(
         _insert_username(fields, username, "unit_name" if is_unit else "full_name")
         names.append((name, username))
     return names, problems
+
+
+def _named(name: str, is_unit: bool, born: dt.date | None) -> NewPerson | NewUnitMailbox:
+    """Just enough of a new account for its name to be generated (``assign.new_username``)."""
+    if is_unit:
+        return NewUnitMailbox(name, "", Manager("", ""), "", None)
+    return NewPerson(name, None, None, "", None, (), None, born)
 
 
 def _insert_username(fields: dict, username: str, after: str) -> None:
@@ -489,8 +491,7 @@ def roster_drafts(
     from hopthu.forms.roster import compare, draft_requests, read_staff
 
     source = _identify(file)
-    spec = Spec(org.code, next(iter(org.units)), Kind.UPDATE, number, date, signer, "", sheet=sheet)
-    annex = _annex(source, spec)
+    annex = _annex(source, sheet)
     staff, problems = read_staff(annex, org)
     problems += [p for p in annex.problems if p.severity == "error"]
     if errors(problems):

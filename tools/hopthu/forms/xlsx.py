@@ -51,7 +51,16 @@ def read_workbook(source: OfficeFile) -> Iterator[Grid]:
                 if part is None:
                     continue  # a chart sheet: no cells
                 merges = _scan(archive, part.lstrip("/"), source.shown, sheet.title)
-                yield _grid(source, sheet, merges)
+                try:
+                    grid = _grid(source, sheet, merges)
+                except Exception as error:  # the sheet's XML is parsed only now, row by row
+                    raise FormError(
+                        f"{source.shown}:{sheet.title}",
+                        f"cannot read the sheet ({type(error).__name__}): open the workbook in Excel and "
+                        "save it again",
+                        "file-damaged",
+                    ) from None
+                yield grid
     finally:
         workbook.close()
 
