@@ -476,3 +476,26 @@ def test_with_the_live_directory_its_names_count_as_taken(repo, tmp_path, start_
     result = CliRunner().invoke(main, ["import", str(file), *options, *directory])
     assert result.exit_code == 0, result.output
     assert "    username: tamlv2\n" in TARGET.read_text(encoding="utf-8")
+
+
+def test_an_identity_number_typed_into_a_kept_column_is_refused_at_its_cell(repo, tmp_path):
+    rows = [["STT", "Họ và tên", "Chức vụ", "Phòng ban"], [1, "Lê Văn Tám", "Chuyên viên", "079203001234"]]
+    file = xlsx(tmp_path / "a.xlsx", rows)
+    with pytest.raises(ImportRefused) as caught:
+        run(file)
+    [problem] = caught.value.problems
+    assert (problem.where, problem.rule) == ("a.xlsx:'Phụ lục'!D2", "national-id")
+    assert "079203001234" not in problem.render()
+
+
+def test_the_sheet_or_table_can_be_named(repo, tmp_path):
+    rows = [["STT", "Họ và tên", "Chức vụ"], [1, "Lê Văn Tám", "Chuyên viên"]]
+    other = [["STT", "Họ và tên", "Chức vụ"], [1, "Lê Văn Chín", "Chuyên viên"]]
+    workbook = xlsx(tmp_path / "a.xlsx", rows, sheet="Đợt 2", before=["Bìa"])
+    assert run(workbook).accounts == [("Lê Văn Tám", "tamlv")]  # the empty cover sheet is passed over
+    TARGET.unlink()
+    assert refused(workbook, sheet="Đợt 3") == [("a.xlsx", "annex-missing")]
+    letter = docx_file(tmp_path / "b.docx", [rows, other])
+    assert run(letter, table=2).accounts == [("Lê Văn Chín", "chinlv")]
+    TARGET.unlink()
+    assert run(letter).accounts == [("Lê Văn Tám", "tamlv")]

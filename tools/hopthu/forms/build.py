@@ -31,7 +31,7 @@ from hopthu.forms.headers import LABELS, key
 from hopthu.forms.problems import Problem, shown
 from hopthu.model import Kind, Organisation, Requester, Unit
 from hopthu.naming import NamingError, parse_name
-from hopthu.requests import own_domains
+from hopthu.requests import NATIONAL_ID, own_domains
 
 EMAIL = "email"
 SCHEMA_LINE = "# yaml-language-server: $schema=../../../../schemas/request.schema.json"
@@ -140,9 +140,30 @@ def build_accounts(annex: Annex, kind: Kind, org: Organisation, unit: Unit) -> B
     for record in annex.records:
         before = len(built.problems)
         fields = make(record)
+        if fields is not None:
+            _refuse_identity_numbers(annex, record, fields, built.problems)
         if fields is not None and len(_errors(built.problems[before:])) == 0:
             built.drafts.append(Draft(record, fields, f"phụ lục: {_row_name(annex, record)}"))
     return built
+
+
+def _refuse_identity_numbers(
+    annex: Annex, record: Record, fields: dict[str, Any], problems: list[Problem]
+) -> None:
+    """A CMND/CCCD number typed into any column never reaches a request file, not even a staging copy."""
+    values = [(name, value) for name, value in fields.items() if isinstance(value, str)]
+    values += [("manager", value) for value in fields.get("manager", {}).values()]
+    for name, value in values:
+        if NATIONAL_ID.search(value):
+            source = {"proposed_username": "username", "unit_name": "unit_name"}.get(name, name)
+            problems.append(
+                Problem(
+                    annex.where(record, source),
+                    "this looks like a national ID number (CMND/CCCD): identity numbers are never copied into "
+                    "a request; remove it (a staff code is enough)",
+                    "national-id",
+                )
+            )
 
 
 def _errors(problems: Iterable[Problem]) -> list[Problem]:
