@@ -159,8 +159,8 @@ def _refuse_identity_numbers(
             problems.append(
                 Problem(
                     annex.where(record, source),
-                    "this looks like a national ID number (CMND/CCCD): identity numbers are never copied into "
-                    "a request; remove it (a staff code is enough)",
+                    "this looks like a national ID number (CMND/CCCD): identity numbers are never copied "
+                    "into a request; remove it (a staff code is enough)",
                     "national-id",
                 )
             )
