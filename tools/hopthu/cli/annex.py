@@ -32,7 +32,9 @@ def _date(value: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"'{value}' is not a date written YYYY-MM-DD") from None
+        raise click.BadParameter(
+            f"'{value}' is not a date written YYYY-MM-DD", param_hint="--document-date"
+        ) from None
 
 
 @click.group(
