@@ -57,6 +57,7 @@ bench: setup
 	cd bench && ../$(PY) apply.py
 	$(PY) bench/read_identities.py
 	$(PY) bench/history.py
+	cd bench && ../$(PY) import.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -205,12 +205,12 @@ def test_no_secret_reaches_the_output_even_at_the_highest_verbosity(site):
 
 
 def test_an_invalid_request_stops_before_the_directory_with_the_located_problem(site):
-    broken = REQUEST.replace("    staff_code: BDT-0201\n", "").replace(
+    broken = REQUEST.replace("    department: Văn phòng\n", "", 1).replace(
         "username: nhunglth", "username: nhung"
     )
     (site.root / REQUEST_PATH).write_text(broken, encoding="utf-8")
     output = site.playbook("apply.yml", expect_rc=2)
-    assert f"{REQUEST_PATH}:16:5: accounts[0]: missing required field 'staff_code'" in output
+    assert f"{REQUEST_PATH}:16:5: accounts[0]: missing required field 'department'" in output
     assert "Verify the audit log's hash chain" in output  # the always: part still ran
     assert site.account("baopq") is None
     validated = site.playbook("validate.yml", expect_rc=2)

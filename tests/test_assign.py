@@ -177,7 +177,12 @@ def test_a_unit_mailbox_gets_a_name_from_the_unit(repo):
 
 
 def test_a_file_that_does_not_validate_is_left_untouched(repo):
-    broken = REQUEST.replace("    staff_code: BDT-0302\n", "")
+    # the department is required (a staff code is not: some units' forms have none)
+    broken = REQUEST.replace(
+        "    staff_code: BDT-0302\n    position: Chuyên viên\n    department: Văn phòng\n",
+        "    staff_code: BDT-0302\n    position: Chuyên viên\n",
+    )
+    assert broken != REQUEST
     PATH.write_text(broken, encoding="utf-8")
     result = assign_usernames([PATH], load_inventory(Path("inventory")))
     assert result.assigned == []

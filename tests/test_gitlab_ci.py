@@ -359,7 +359,7 @@ def test_merge_request_adding_a_request_passes_with_its_reports(pipeline):
 @pytest.mark.slow
 def test_merge_request_with_a_broken_request_fails_with_the_located_problem(pipeline):
     pipeline.git("checkout", "-q", "-b", "broken", "main")
-    broken = NEW_REQUEST.replace("    staff_code: BDT-0201\n", "").replace("broken", "x")
+    broken = NEW_REQUEST.replace("    department: Văn phòng\n", "", 1).replace("broken", "x")
     pipeline.commit(
         {REQUEST.replace("cap-moi", "cap-moi-2"): broken.replace("cap-moi", "cap-moi-2")}, "x", "letm"
     )
@@ -367,7 +367,7 @@ def test_merge_request_with_a_broken_request_fails_with_the_located_problem(pipe
     assert done.returncode != 0
     (issue,) = json.loads(pipeline.artifact("validate", "gl-code-quality-report.json").read_text())
     assert issue["location"] == {"path": REQUEST.replace("cap-moi", "cap-moi-2"), "lines": {"begin": 16}}
-    assert issue["check_name"] == "hopthu/schema-required" and "staff_code" in issue["description"]
+    assert issue["check_name"] == "hopthu/schema-required" and "department" in issue["description"]
     junit = ET.parse(pipeline.artifact("validate", "validate-junit.xml")).getroot()
     assert junit.get("failures") == "1"
     pipeline.clean()

@@ -112,11 +112,15 @@ def test_the_valid_request_has_no_finding_and_becomes_a_request(repo):
             [(15, 9, "yaml-anchor"), (16, 8, "yaml-alias")],
         ),
         # the schema, at the offending field
-        ("    staff_code: BDT-0202\n", "", [(24, 5, "schema-required")]),
+        (
+            '    department: Văn phòng\n    phone: "0912 000 202"\n',
+            '    phone: "0912 000 202"\n',
+            [(24, 5, "schema-required")],
+        ),
         (
             '    position: Chuyên viên\n    department: Văn phòng\n    phone: "0912 000 201"',
-            '    positon: Chuyên viên\n    department: Văn phòng\n    phone: "0912 000 201"',
-            [(17, 5, "schema-required"), (20, 5, "schema-unknown-field")],
+            '    position: Chuyên viên\n    departmant: Văn phòng\n    phone: "0912 000 201"',
+            [(17, 5, "schema-required"), (21, 5, "schema-unknown-field")],
         ),
         ("staff_code: BDT-0201", "staff_code: 201", [(19, 5, "schema-type")]),
         ("date: 2025-04-01", "date: 01/04/2025", [(8, 3, "schema-value")]),
@@ -166,9 +170,14 @@ def test_messages_say_what_to_do(repo):
     write(PATH, REQUEST.replace("    username: baopq\n", ""))
     [finding] = load_requests([Path(PATH)], inventory)[1]
     assert finding.message == f"accounts[0]: no username yet for 'Phạm Quốc Bảo': run `hopthu assign {PATH}`"
-    write(PATH, REQUEST.replace("    staff_code: BDT-0202\n", ""))
+    write(
+        PATH,
+        REQUEST.replace(
+            '    department: Văn phòng\n    phone: "0912 000 202"\n', '    phone: "0912 000 202"\n'
+        ),
+    )
     [finding] = load_requests([Path(PATH)], inventory)[1]
-    assert finding.message.startswith("accounts[1]: missing required field 'staff_code'")
+    assert finding.message.startswith("accounts[1]: missing required field 'department'")
 
 
 @pytest.mark.parametrize(

@@ -100,13 +100,11 @@ def assign_usernames(
         if taken_from_directory is not None and org.code not in directory_taken:
             directory_taken[org.code] = taken_from_directory(org)
         directory = directory_taken.get(org.code, frozenset())
-        in_use = _InUse(taken[org.code], org.reserved, directory)
         # Requests before the directory: a pending request is newer than what the directory holds.
-        holders = ChainMap(
-            in_use.given_to, given_to[org.code], directory if isinstance(directory, Mapping) else {}
-        )
+        known = ChainMap(given_to[org.code], directory if isinstance(directory, Mapping) else {})
+        in_use = InUse(taken[org.code], org.reserved, directory, holders=known)
         try:
-            names = _names_for(item, org, in_use, holders)
+            names = _names_for(item, org, in_use)
             _write(item, names)
         except _Refused as refusal:
             refused.append(Finding(item.shown, refusal.line, refusal.col, str(refusal), "assign-refused"))
@@ -123,21 +121,21 @@ class _Refused(Exception):
         self.line, self.col = line, col
 
 
-class _InUse:
-    """``in`` over the names given by requests, reserved names, the directory and this file's new names."""
+class InUse:
+    """``in`` over the names given by requests, reserved names, the directory and this file's new names;
+    ``holders``: who holds a taken name (full name; None: not a person), for rules with conditions."""
 
-    def __init__(self, *sets: Container[str]) -> None:
+    def __init__(self, *sets: Container[str], holders: Mapping[str, str | None] | None = None) -> None:
         self.sets = sets
         self.new: set[str] = set()
         self.given_to: dict[str, str] = {}  # this file's new person usernames → full name
+        self.holders = ChainMap(self.given_to, holders or {})  # the file's own first: the newest
 
     def __contains__(self, name: object) -> bool:
         return name in self.new or any(name in names for names in self.sets)
 
 
-def _names_for(
-    item: CheckedFile, org: Organisation, in_use: _InUse, holders: Mapping[str, str | None]
-) -> list[tuple[int, str, str]]:
+def _names_for(item: CheckedFile, org: Organisation, in_use: InUse) -> list[tuple[int, str, str]]:
     """(account index, name, username) for each account of ``item`` that lacks a username."""
     assert item.request is not None and item.document is not None
     result = []
@@ -145,27 +143,31 @@ def _names_for(
         if account.username is not None:
             continue
         try:
-            if isinstance(account, NewUnitMailbox):
-                name = account.unit_name
-                username = agency_name(account.unit_name, None, in_use)
-            else:
-                assert isinstance(account, NewPerson)
-                name = account.full_name
-                username = generate(
-                    account.full_name,
-                    person_rule(org.naming_rule),
-                    in_use,
-                    born=account.birth_date,
-                    unit=item.request.unit,
-                    holders=holders,
-                )
-                in_use.given_to[username] = account.full_name
+            username = new_username(account, org, item.request.unit, in_use)
         except NamingError as error:
             line, col = item.document.locate(("accounts", index))
             raise _Refused(f"accounts[{index}]: no username can be generated: {error}", line, col) from None
         in_use.new.add(username)
+        name = account.unit_name if isinstance(account, NewUnitMailbox) else account.full_name
         result.append((index, name, username))
     return result
+
+
+def new_username(account: NewPerson | NewUnitMailbox, org: Organisation, unit: str, in_use: InUse) -> str:
+    """The first free address the organisation's rule gives a new account: the person rule for a person,
+    the unit-mailbox rule (``mailbox_rule``) for a unit mailbox. NamingError when there is none."""
+    if isinstance(account, NewUnitMailbox):
+        return agency_name(account.unit_name, org.mailbox_rule, in_use)
+    username = generate(
+        account.full_name,
+        person_rule(org.naming_rule),
+        in_use,
+        born=account.birth_date,
+        unit=unit,
+        holders=in_use.holders,
+    )
+    in_use.given_to[username] = account.full_name
+    return username
 
 
 def _write(item: CheckedFile, names: list[tuple[int, str, str]]) -> None:

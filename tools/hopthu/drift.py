@@ -47,6 +47,7 @@ MANAGED_ATTRIBUTES = (
     "hopthuManagerPhone",
     "hopthuManagerMail",
     "hopthuManagerTitle",
+    "hopthuBackupMail",
 )
 ASPECTS = ("missing", "unmanaged", "kind", "attribute", "lock", "groups")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from hopthu.findings import Finding, field_name, render_text, schema_findings, schema_validator, sort_findings
 from hopthu.model import AppGroup, Inventory, Organisation, PasswordPolicy, Requester, Unit
-from hopthu.naming import DEFAULT_RULE, NamingError, PatternError, compile_rule
+from hopthu.naming import AGENCY_DEFAULT_RULE, DEFAULT_RULE, NamingError, PatternError, compile_rule
 from hopthu.text import text_problems
 from hopthu.yamlsafe import Document, FileRefused, YamlError, load, read_text
 
@@ -277,6 +277,10 @@ def check_organisations(document: Document, shown: str) -> list[Finding]:
             if isinstance(error, PatternError):
                 at = (*at, error.index)  # the offending pattern's own line
             finding(at, f"{field_name(at[len(here) :])}: {error}", "inventory-naming-rule")
+        try:
+            compile_rule(org.get("mailbox_rule", AGENCY_DEFAULT_RULE), agency=True)
+        except NamingError as error:
+            finding((*here, "mailbox_rule"), f"mailbox_rule: {error}", "inventory-naming-rule")
         for collection in ("units", "app_groups"):
             items = org.get(collection, [])
             for item_index, first in _duplicates(item["code"] for item in items):
@@ -346,6 +350,7 @@ def _organisation(raw: dict[str, Any], default_policy: PasswordPolicy) -> Organi
         mail_domain=raw["mail_domain"],
         base_dn=raw["base_dn"],
         naming_rule=tuple(raw.get("naming_rule", DEFAULT_RULE)),
+        mailbox_rule=tuple(raw.get("mailbox_rule", AGENCY_DEFAULT_RULE)),
         reserved=ALWAYS_RESERVED | frozenset(raw.get("reserved", ())),
         retention_days=values["retention_days"],
         sla_working_days=values["sla_working_days"],

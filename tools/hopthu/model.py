@@ -72,6 +72,9 @@ class Organisation:
     signer_name: str = ""  # who signs result notices (người ký), e.g. the director of the IT body
     signer_title: str = ""  # "GIÁM ĐỐC", or "KT. GIÁM ĐỐC\nPHÓ GIÁM ĐỐC"
     archive_dir: str | None = None  # mail host folder; a deleted account's mailbox goes to <dir>/<org>/
+    mailbox_rule: tuple[str, ...] = (
+        "{initials}",
+    )  # unit-mailbox candidates ({initials}, {slug}, {place}, {n})
 
     def domain_of(self, unit_code: str) -> str:
         unit = self.units.get(unit_code)
@@ -117,16 +120,18 @@ class Manager:
 
 @dataclass(frozen=True)
 class NewPerson:
-    """A person account to create (cấp mới hộp thư cá nhân)."""
+    """A person account to create (cấp mới hộp thư cá nhân). Staff code, position and phone are what the
+    unit's form has: some forms carry no staff code (Đà Nẵng) or no phone (Cần Thơ University)."""
 
     full_name: str
-    staff_code: str
-    position: str
+    staff_code: str | None
+    position: str | None
     department: str
-    phone: str
+    phone: str | None
     services: tuple[str, ...]  # "email" and/or application group codes
     username: str | None
     birth_date: dt.date | None = None
+    backup_email: str | None = None  # email dự phòng: an address outside the organisation's domains
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ class AccountChange:
     services: tuple[str, ...] | None = None  # the complete new set of services
     manager: Manager | None = None  # handover (bàn giao) of a unit mailbox: new manager + new password
     unit_name: str | None = None  # a unit mailbox's new name (the unit was renamed)
+    backup_email: str | None = None
 
 
 Account = NewPerson | NewUnitMailbox | AccountChange

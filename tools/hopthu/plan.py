@@ -40,7 +40,12 @@ LOCKED_FOREVER = "000001010000Z"  # ppolicy: locked until an administrator remov
 EMAIL = "email"
 
 # Attributes an update may change, and the request field each comes from.
-PERSON_FIELDS = {"title": "position", "ou": "department", "telephoneNumber": "phone"}
+PERSON_FIELDS = {
+    "title": "position",
+    "ou": "department",
+    "telephoneNumber": "phone",
+    "hopthuBackupMail": "backup_email",
+}
 MANAGER_ATTRIBUTES = ("hopthuManagerName", "hopthuManagerPhone", "hopthuManagerMail", "hopthuManagerTitle")
 ALIAS_CLASS = "inetLocalMailRecipient"  # misc schema: mailLocalAddress, the addresses kept after a move
 
@@ -311,13 +316,18 @@ class _RequestPlanner:
             "displayName": (full_name,),
             "sn": (words[0],),
             "givenName": (words[-1],),
-            "employeeNumber": (clean_text(person.staff_code),),
-            "title": (clean_text(person.position),),
             "ou": (clean_text(person.department),),
             "departmentNumber": (self.request.unit,),
-            "telephoneNumber": (clean_text(person.phone),),
             "pwdReset": ("TRUE",),
         }
+        # What the unit's form did not carry stays absent (some have no staff code, position or phone).
+        optional = {
+            "employeeNumber": person.staff_code,
+            "title": person.position,
+            "telephoneNumber": person.phone,
+            "hopthuBackupMail": person.backup_email,
+        }
+        entry |= {attr: (clean_text(value),) for attr, value in optional.items() if value}
         if EMAIL in person.services:
             entry |= self._mail_attrs(uid, self.request.unit)
         groups = [s for s in person.services if s != EMAIL]

@@ -67,7 +67,17 @@ SUFFIX = ".yaml"
 SUFFIXES = (".yaml", ".yml")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")  # the schema's pattern for `id`
 EMAIL_SERVICE = "email"
-UPDATE_FIELDS = ("full_name", "unit_name", "position", "department", "phone", "unit", "services", "manager")
+UPDATE_FIELDS = (
+    "full_name",
+    "unit_name",
+    "position",
+    "department",
+    "phone",
+    "unit",
+    "services",
+    "manager",
+    "backup_email",
+)
 MULTILINE_FIELDS = frozenset({"reason"})  # may run over several lines; every other field is one line
 # A CMND has 9 digits, a CCCD 12: a run of exactly that many digits is treated as an identity number.
 NATIONAL_ID = re.compile(r"(?<![0-9])(?:[0-9]{12}|[0-9]{9})(?![0-9])")
@@ -387,6 +397,7 @@ def _check_accounts(item: CheckedFile, org: Organisation) -> None:
     usernames: dict[str, FieldPath] = {}
     for here, account in accounts:
         _check_services(item, org, here, account)
+        _check_backup_email(item, org, here, account)
         if kind is Kind.CREATE:
             _check_new_account(item, org, here, account)
             continue
@@ -415,6 +426,32 @@ def _check_services(item: CheckedFile, org: Organisation, here: FieldPath, accou
                 f"{field_name(where)}: unknown service '{service}' for {org.code}: use {known}",
                 "service-unknown",
             )
+
+
+def own_domains(org: Organisation) -> set[str]:
+    """The organisation's mail domains: its own and its units' sub-domains."""
+    return {org.mail_domain, *(unit.mail_domain for unit in org.units.values() if unit.mail_domain)}
+
+
+def _check_backup_email(
+    item: CheckedFile, org: Organisation, here: FieldPath, account: dict[str, Any]
+) -> None:
+    """A backup address (email dự phòng) is where a person is reached when the mailbox is not: never one
+    of the organisation's own mailboxes."""
+    address = account.get("backup_email")
+    if address is None:
+        return
+    domain = address.rpartition("@")[2].lower()
+    own = sorted(own_domains(org))
+    if any(domain == d or domain.endswith(f".{d}") for d in own):
+        where = (*here, "backup_email")
+        item.add(
+            where,
+            f"{field_name(where)}: '{address}' is in {org.code}'s own domains ({', '.join(own)}): a backup "
+            "address is one outside the organisation (a personal mailbox), used when the official one is "
+            "not reachable",
+            "backup-email-own-domain",
+        )
 
 
 def _check_new_account(
@@ -494,9 +531,9 @@ def _check_same_person(item: CheckedFile, accounts: list[tuple[FieldPath, dict[s
     for here, account in accounts:
         if account.get("type") == "unit":
             continue
-        code = account["staff_code"].strip().casefold()
+        code = account.get("staff_code", "").strip().casefold()
         key = (_name_key(account["full_name"]), account.get("birth_date"))
-        if code in seen_codes:
+        if code and code in seen_codes:
             where = (*here, "staff_code")
             item.add(
                 where,
@@ -512,7 +549,8 @@ def _check_same_person(item: CheckedFile, accounts: list[tuple[FieldPath, dict[s
                 "remove the duplicate, or give both birth_date if they are two people",
                 "person-duplicate",
             )
-        seen_codes.setdefault(code, here)
+        if code:
+            seen_codes.setdefault(code, here)
         seen_names.setdefault(key, here)
 
 
@@ -672,13 +710,14 @@ def _account(kind: Kind, raw: dict[str, Any]) -> Account:
     if kind is Kind.CREATE:
         return NewPerson(
             full_name=raw["full_name"],
-            staff_code=raw["staff_code"],
-            position=raw["position"],
+            staff_code=raw.get("staff_code"),
+            position=raw.get("position"),
             department=raw["department"],
-            phone=raw["phone"],
+            phone=raw.get("phone"),
             services=tuple(raw["services"]),
             username=raw.get("username"),
             birth_date=_parse_date(raw["birth_date"]) if "birth_date" in raw else None,
+            backup_email=raw.get("backup_email"),
         )
     return AccountChange(
         username=raw["username"],
@@ -690,6 +729,7 @@ def _account(kind: Kind, raw: dict[str, Any]) -> Account:
         services=tuple(raw["services"]) if "services" in raw else None,
         manager=_manager(raw["manager"]) if "manager" in raw else None,
         unit_name=raw.get("unit_name"),
+        backup_email=raw.get("backup_email"),
     )
 
 

@@ -18,6 +18,8 @@ from hopthu import __version__
 COMMANDS = {
     "validate": "validate:validate",
     "assign": "assign:assign",
+    "import": "annex:import_group",
+    "roster": "roster:roster",
     "username": "username:username",
     "plan": "apply:plan",
     "apply": "apply:apply",
@@ -27,6 +29,7 @@ COMMANDS = {
     "notify": "notify:notify",
     "mailbox": "mailbox:mailbox",
     "drift": "drift:drift",
+    "directory": "danhba:danhba",
     "codeowners": "codeowners:codeowners",
 }
 

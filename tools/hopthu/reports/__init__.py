@@ -1,0 +1,1 @@
+"""Read-only views of the directory for people: the published staff list (danh bạ) and the like."""
