@@ -18,6 +18,7 @@ from workspace import ROOT
 sys.path.insert(0, str(ROOT / "bench"))
 from recovery import (
     Outcome,
+    Trial,
     World,
     build_world,
     differences,
@@ -65,8 +66,7 @@ def reference(world) -> tuple[Outcome, float]:
     return outcome, took
 
 
-def assert_converged(world: World, kill, expected: Outcome) -> None:
-    trial = interrupted_run(world, kill)
+def assert_converged(trial: Trial, expected: Outcome) -> None:
     assert trial.killed, "the apply ended before the kill: the moment is outside the run"
     assert trial.rerun.returncode == 0, trial.rerun.stderr
     assert differences(trial.outcome, expected) == []
@@ -79,10 +79,17 @@ def test_phases_cover_the_run(world):
 @pytest.mark.parametrize("phase", PHASES)
 def test_killed_at_the_start_of_a_phase_converges_on_one_rerun(world, reference, phase):
     expected, _ = reference
-    assert_converged(world, kill_when(world, phases(world)[phase]), expected)
+    assert_converged(interrupted_run(world, kill_when(world, phases(world)[phase])), expected)
 
 
 @pytest.mark.parametrize("slot", range(RANDOM_KILLS))
 def test_killed_at_a_random_moment_converges_on_one_rerun(world, reference, slot):
     expected, took = reference
-    assert_converged(world, kill_after(random_moments(took, RANDOM_KILLS)[slot]), expected)
+    moment = random_moments(took, RANDOM_KILLS)[slot]
+    trial = interrupted_run(world, kill_after(moment))
+    for _ in range(2):
+        if trial.killed:
+            break
+        moment /= 2  # this run was quicker than the measured one (a shared machine): an earlier moment
+        trial = interrupted_run(world, kill_after(moment))
+    assert_converged(trial, expected)

@@ -261,7 +261,7 @@ def test_the_unit_reads_the_result_notice_of_its_3_person_create_and_the_pdf_ope
     # the application accounts (tài khoản phần mềm) given with the mailboxes are listed
     assert "Tài khoản phần mềm được cấp: Hệ thống quản lý văn bản và điều hành" in text
     # the transfer's notice: old → new address, and the new unit among the recipients, which gets it too
-    (transfer,) = [m for m in messages if "52/BDT-VP" in m.get_body(("plain",)).get_content()]
+    (transfer,) = [m for m in messages if m["X-Hopthu-Request"] == "2025-03-10-bdt-chuyen-cong-tac"]
     body = transfer.get_body(("plain",)).get_content()
     assert "anvtt@snv.binhthuan.gov.vn" in body
     assert "Địa chỉ cũ (vẫn nhận thư): anvtt@bdt.binhthuan.gov.vn" in body
@@ -269,7 +269,7 @@ def test_the_unit_reads_the_result_notice_of_its_3_person_create_and_the_pdf_ope
     recipients = body.split("Nơi nhận:")[1]
     assert "- Sở Nội vụ tỉnh Bình Thuận;" in recipients
     copy_box = world.inbox("snv@binhthuan.gov.vn", world.passwords["2025-03-01-snv-hop-thu-don-vi"]["snv"])
-    assert any("52/BDT-VP" in m.get_body(("plain",)).get_content() for m in copy_box)
+    assert any(m["X-Hopthu-Request"] == "2025-03-10-bdt-chuyen-cong-tac" for m in copy_box)
 
 
 def test_delete_archives_the_mailbox_verifies_it_then_removes_it(world):
