@@ -28,6 +28,7 @@ COMMANDS = {
     "mailbox": "mailbox:mailbox",
     "drift": "drift:drift",
     "codeowners": "codeowners:codeowners",
+    "password-page": "password_page:password_page",
 }
 
 
