@@ -58,9 +58,10 @@ class PageClient:
     def get(self, path: str = "") -> Answer:
         return self._open(urllib.request.Request(urllib.parse.urljoin(self.base_url, path)))
 
-    def post(self, path: str, fields: dict[str, str]) -> Answer:
+    def post(self, path: str, fields: dict[str, str], headers: dict[str, str] | None = None) -> Answer:
         data = urllib.parse.urlencode(fields).encode()
-        return self._open(urllib.request.Request(urllib.parse.urljoin(self.base_url, path), data=data))
+        url = urllib.parse.urljoin(self.base_url, path)
+        return self._open(urllib.request.Request(url, data=data, headers=headers or {}))
 
     def submit(self, path: str, fields: dict[str, str]) -> Answer:
         """GET the form at ``path``, then POST ``fields`` with the form's hidden inputs (CSRF token)."""
