@@ -273,3 +273,22 @@ def test_a_work_dir_the_mail_user_cannot_enter_is_refused_before_anything_starts
 
     with pytest.raises(MailError, match=r"mail user dovecot cannot enter .*chmod o\+x"):
         LocalMail.start(closed / "mail", [org], ldap_uri="ldap://127.0.0.1:9")
+
+
+def test_imap_refuses_the_one_time_password_until_it_is_changed_on_the_page_then_takes_the_new_one(
+    local_mail, mail_directory, tmp_path
+):
+    from hopthu.web.client import PageClient
+    from pagefixtures import served_page
+
+    address = add_account(mail_directory, "bt", "hoapt", password="Mot-lan-7531qrs", one_time=True)
+    assert "matkhau.binhthuan.gov.vn" in (login_refusal(local_mail, address, "Mot-lan-7531qrs") or "")
+    send(local_mail, address, "Thư đến trước khi đổi mật khẩu")
+    assert len(wait_for_files(local_mail, "bt", "hoapt", 1)) == 1  # delivery did not wait
+
+    with served_page(mail_directory, {"bt": MAIL_ORGS["bt"]}, tmp_path) as page:
+        answer = PageClient(page.url).change_password(address, "Mot-lan-7531qrs", "Cua-rieng-Hoa-8642")
+    assert "Đã đổi mật khẩu" in answer.body, answer.body
+
+    assert "Thư đến trước khi đổi mật khẩu" in subjects(local_mail, address, "Cua-rieng-Hoa-8642")
+    assert not can_log_in(local_mail, address, "Mot-lan-7531qrs")

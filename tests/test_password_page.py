@@ -336,7 +336,7 @@ def test_an_error_page_shows_no_traceback(served):
     assert "Không có trang này." in answer.body and "Traceback" not in answer.body
 
 
-def test_the_page_speaks_english_when_asked(directory, served):
+def test_the_page_speaks_english_when_asked(served):
     answer = PageClient(served.url).get("?lang=en")
     assert '<html lang="en">' in answer.body
     assert "Change your password" in answer.body and 'for="oldpassword"' in answer.body
