@@ -47,6 +47,7 @@ demo: system venv
 	scripts/demo "$(DEMO_DIR)"
 
 demo-down: venv
+	-[[ -f "$(DEMO_DIR)/password-page.pid" ]] && kill "$$(cat "$(DEMO_DIR)/password-page.pid")" && rm -f "$(DEMO_DIR)/password-page.pid"
 	$(BIN)/hopthu server stop --dir "$(DEMO_DIR)/directory"
 
 bench: setup
@@ -54,6 +55,7 @@ bench: setup
 	cd bench && ../$(PY) ldap_write.py
 	cd bench && ../$(PY) apply.py
 	$(PY) bench/read_identities.py
+	$(PY) bench/password_page.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
