@@ -292,3 +292,27 @@ def test_imap_refuses_the_one_time_password_until_it_is_changed_on_the_page_then
 
     assert "Thư đến trước khi đổi mật khẩu" in subjects(local_mail, address, "Cua-rieng-Hoa-8642")
     assert not can_log_in(local_mail, address, "Mot-lan-7531qrs")
+
+
+def test_the_demo_s_last_step_changes_a_one_time_password_on_the_page_and_reads_mail_with_the_new_one(
+    local_mail, mail_directory, tmp_path, capsys
+):
+    import importlib.util
+
+    from pagefixtures import served_page
+
+    spec = importlib.util.spec_from_file_location("demo_check", "scripts/demo_check.py")
+    demo_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo_check)
+    address = add_account(mail_directory, "bt", "minhnv", password="Mot-lan-2468tuv", one_time=True)
+    send(local_mail, address, "Chào mừng đồng chí đến với hệ thống thư điện tử công vụ")
+    assert len(wait_for_files(local_mail, "bt", "minhnv", 1)) == 1
+
+    with served_page(mail_directory, {"bt": MAIL_ORGS["bt"]}, tmp_path) as page:
+        demo_check.wait_for_page(page.url)
+        demo_check.first_login_through_the_page(
+            page.url, local_mail.imap_port, address, "Mot-lan-2468tuv", demo_check.own_password()
+        )
+
+    shown = capsys.readouterr().out
+    assert shown.count("[ok]") == 3 and "[FAILED]" not in shown, shown

@@ -37,6 +37,11 @@ PAGE_DIRECTORY_ENV = "HOPTHU_PAGE_DIRECTORY"
 @click.option("--smtp-port", type=int, default=25, show_default=True)
 @click.option("--starttls", is_flag=True, help="Encrypt the connection to the relay (required unless local).")
 @click.option("--sender", help="From address of reset-link messages.")
+@click.option(
+    "--plain-http",
+    is_flag=True,
+    help="The page is reached without TLS (the demo on 127.0.0.1): its cookie goes without Secure.",
+)
 @click.pass_context
 def password_page(
     ctx: click.Context,
@@ -50,6 +55,7 @@ def password_page(
     smtp_port: int,
     starttls: bool,
     sender: str | None,
+    plain_http: bool,
 ) -> None:
     """Serve the password page: a person changes a one-time password (and, where the organisation
     allows it, resets a forgotten one by a link to the backup e-mail)."""
@@ -79,7 +85,7 @@ def password_page(
     except (serve.PageSetupError, EndpointError, AuditError) as error:
         raise click.ClickException(str(error)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    app = create_app(page, secure_cookies=serve.secure_cookies(orgs))
+    app = create_app(page, secure_cookies=serve.secure_cookies(orgs) and not plain_http)
     click.echo(f"password page for {', '.join(orgs)} on http://{listen}{prefix}/ (stop: Ctrl-C)", err=True)
     try:
         serve.serve(app, host, port, prefix=prefix, threads=threads, trusted_proxy=trusted_proxy)
