@@ -304,9 +304,9 @@ def test_the_demo_s_last_step_changes_a_one_time_password_on_the_page_and_reads_
     spec = importlib.util.spec_from_file_location("demo_check", "scripts/demo_check.py")
     demo_check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo_check)
-    address = add_account(mail_directory, "bt", "minhnv", password="Mot-lan-2468tuv", one_time=True)
+    address = add_account(mail_directory, "bt", "lannt", password="Mot-lan-2468tuv", one_time=True)
     send(local_mail, address, "Chào mừng đồng chí đến với hệ thống thư điện tử công vụ")
-    assert len(wait_for_files(local_mail, "bt", "minhnv", 1)) == 1
+    assert len(wait_for_files(local_mail, "bt", "lannt", 1)) == 1
 
     with served_page(mail_directory, {"bt": MAIL_ORGS["bt"]}, tmp_path) as page:
         demo_check.wait_for_page(page.url)
