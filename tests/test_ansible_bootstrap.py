@@ -33,7 +33,11 @@ PASSWORDS = {"ctu": "rootdn-Secret-ctu-4821", "danang": "rootdn-Secret-danang-19
 SERVICE_PASSWORDS = {
     (org, service): f"{service}-Secret-{org}-{n}"
     for n, (org, service) in enumerate(
-        [("ctu", "mail-lookup"), ("ctu", "plan-reader"), ("danang", "mail-lookup"), ("danang", "plan-reader")]
+        [
+            (org, service)
+            for org in ("ctu", "danang")
+            for service in ("mail-lookup", "plan-reader", "password-page")
+        ]
     )
 }
 CTU = "dc=ctu,dc=edu,dc=vn"

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from hopthu.findings import Finding, field_name, render_text, schema_findings, schema_validator, sort_findings
-from hopthu.model import AppGroup, Inventory, Organisation, PasswordPolicy, Requester, Unit
+from hopthu.model import (
+    AppGroup,
+    Inventory,
+    Organisation,
+    PasswordPage,
+    PasswordPolicy,
+    RateLimit,
+    Requester,
+    Unit,
+)
 from hopthu.naming import AGENCY_DEFAULT_RULE, DEFAULT_RULE, NamingError, PatternError, compile_rule
 from hopthu.text import text_problems
 from hopthu.yamlsafe import Document, FileRefused, YamlError, load, read_text
@@ -322,7 +331,22 @@ def _password_policy(raw: dict[str, Any] | None, default: PasswordPolicy) -> Pas
     return PasswordPolicy(
         length=raw.get("length", default.length),
         classes=tuple(raw.get("classes", default.classes)),
+        min_length=raw.get("min_length", default.min_length),
+        min_classes=raw.get("min_classes", default.min_classes),
+        history=raw.get("history", default.history),
+        min_age_hours=raw.get("min_age_hours", default.min_age_hours),
     )
+
+
+def _password_page(raw: dict[str, Any] | None) -> PasswordPage | None:
+    if raw is None:
+        return None
+    default = PasswordPage(raw["url"])
+    limits = {
+        name: RateLimit(**raw[name]) if name in raw else getattr(default, name)
+        for name in ("per_login", "per_address")
+    }
+    return PasswordPage(raw["url"], reset_by_link=raw.get("reset_by_link", False), **limits)
 
 
 def _requester(raw: dict[str, Any]) -> Requester:
@@ -365,4 +389,5 @@ def _organisation(raw: dict[str, Any], default_policy: PasswordPolicy) -> Organi
         signer_name=raw.get("signer", {}).get("name", ""),
         signer_title=raw.get("signer", {}).get("title", ""),
         archive_dir=raw.get("archive_dir"),
+        password_page=_password_page(raw.get("password_page")),
     )

@@ -31,6 +31,7 @@ COMMANDS = {
     "drift": "drift:drift",
     "directory": "danhba:danhba",
     "codeowners": "codeowners:codeowners",
+    "password-page": "password_page:password_page",
 }
 
 
