@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Container, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from hopthu.audit import DETECT, AuditLog, Ledger
+from hopthu.audit import DETECT, AuditLog, AuditMirror, Ledger
+from hopthu.directory import DirectoryUnavailable
 from hopthu.directory.applier import Applier, ApplyReport
-from hopthu.directory.connection import connect
+from hopthu.directory.failover import NoProviderLeft, Providers
 from hopthu.directory.reader import DirectoryReader
 from hopthu.directory.writer import LdapWriter
 from hopthu.endpoints import Endpoint
@@ -22,6 +23,8 @@ from hopthu.model import Inventory, Request, Snapshot
 from hopthu.passwords import Outbox
 from hopthu.plan import Plan, Progress, make_plan, touched_uids
 from hopthu.requests import load_requests, request_files
+
+T = TypeVar("T")
 
 
 class PipelineError(Exception):
@@ -76,51 +79,125 @@ def pending(requests: Iterable[Request], progress: Progress) -> list[Request]:
     return [r for r in requests if r.id not in progress.finished]
 
 
-def read_snapshot(loaded: Loaded, requests: list[Request], connect_org: Callable[[str], object]) -> Snapshot:
+def read_snapshot(loaded: Loaded, requests: list[Request], session: Session) -> Snapshot:
     """One read of every account the pending requests touch: targeted look-ups for a few, one paged
-    search for many (the reader decides)."""
+    search for many (the reader decides). A provider that stops answering is left for the next one, which
+    is read from the start."""
     accounts = {}
     for org_code, uids in sorted(touched_uids(requests).items()):
         org = loaded.inventory.organisations[org_code]
-        found = DirectoryReader(connect_org(org_code)).accounts(org, uids)
+        found = session.read(
+            org_code, lambda conn, org=org, uids=uids: DirectoryReader(conn).accounts(org, uids)
+        )
         accounts.update({(org_code, uid): account for uid, account in found.items()})
     return Snapshot(accounts)
 
 
+@dataclass(frozen=True)
+class Failover:
+    """A provider left during a run: which organisation, which provider, why."""
+
+    org: str
+    uri: str
+    reason: str
+
+
 class Session:
-    """Open connections (one per organisation, opened on first use) for one plan or apply run."""
+    """Connections for one plan or apply run: per organisation one provider at a time, opened on first
+    use; when it stops answering, the next one (``hopthu.directory.failover``). A provider left is not
+    used again in the same run."""
 
     def __init__(self, endpoints: dict[str, Endpoint]) -> None:
         self.endpoints = endpoints
-        self.connections: dict[str, object] = {}
+        self.providers: dict[str, Providers] = {}
+        self.failovers: list[Failover] = []
 
-    def connection(self, org: str):
-        if org not in self.connections:
+    def _providers(self, org: str) -> Providers:
+        if org not in self.providers:
             endpoint = self.endpoints.get(org)
             if endpoint is None:
                 raise PipelineError(
                     f"no directory connection configured for organisation {org!r}: add it to the "
                     "connections file (--directory)"
                 )
-            self.connections[org] = connect(endpoint.uri, endpoint.bind_dn, endpoint.password)
-        return self.connections[org]
+            self.providers[org] = Providers(endpoint)
+        return self.providers[org]
+
+    def connection(self, org: str):
+        """The organisation's open connection, or one to its first provider that answers."""
+        return self._providers(org).connection()
+
+    def uri(self, org: str) -> str | None:
+        """The provider the organisation's connection is open to now."""
+        return self.providers[org].current if org in self.providers else None
+
+    def fail_over(self, org: str, error: BaseException) -> None:
+        """The organisation's provider stopped answering: leave it; the next connection is to the next."""
+        if isinstance(error, NoProviderLeft):
+            raise error
+        uri = self._providers(org).fail(error)
+        self.failovers.append(Failover(org, uri, str(error)))
+
+    def read(self, org: str, read: Callable[[Any], T]) -> T:
+        """``read(conn)`` on the organisation's provider; again on the next one if it stops answering."""
+        while True:
+            conn = self.connection(org)
+            try:
+                return read(conn)
+            except DirectoryUnavailable as error:
+                self.fail_over(org, error)
 
     def close(self) -> None:
-        for conn in self.connections.values():
-            conn.unbind()
-        self.connections.clear()
+        for providers in self.providers.values():
+            providers.close()
 
 
 def plan(loaded: Loaded, session: Session, audit_path: Path, now: dt.datetime | None = None) -> Plan:
     if not loaded.requests:  # every request file is finished: nothing to read or plan
         return Plan(())
-    return _plan_from(loaded, session, progress_of(AuditLog(audit_path).ledger()), now)
+    return _plan_from(loaded, session, progress_of(AuditLog(audit_path).ledger()), now or _now())
 
 
-def _plan_from(loaded: Loaded, session: Session, progress: Progress, now: dt.datetime | None) -> Plan:
+def _plan_from(loaded: Loaded, session: Session, progress: Progress, now: dt.datetime) -> Plan:
     """One snapshot of what the pending requests touch, and the plan made from it."""
-    snapshot = read_snapshot(loaded, pending(loaded.requests, progress), session.connection)
-    return make_plan(loaded.requests, loaded.inventory, snapshot, progress, now or _now())
+    snapshot = read_snapshot(loaded, pending(loaded.requests, progress), session)
+    return make_plan(loaded.requests, loaded.inventory, snapshot, progress, now)
+
+
+@dataclass
+class _Acknowledged:
+    """What one organisation's current provider acknowledged in this run: completed changes and applied
+    requests. Until the next provider shows them, they may exist on the one that failed only."""
+
+    changes: set[tuple[str, str, str, str]] = field(default_factory=set)
+    requests: set[str] = field(default_factory=set)
+
+
+def resume_progress(progress: Progress, suspect: _Acknowledged, since: dt.datetime) -> Progress:
+    """Pure: the progress to plan from after a fail-over. Changes the failed provider acknowledged are
+    not taken as done: the plan reads the next provider and writes again what it does not show. Most
+    are visible (an entry, a value, a lock); a password is not, so its change counts as begun at
+    ``since`` and the next provider's ``pwdChangedTime`` says whether it arrived (``plan._password_done``).
+    Requests it finished are planned again."""
+    if not suspect.changes and not suspect.requests:
+        return progress
+    intents = dict(progress.intents)
+    for key in suspect.changes:
+        intents.setdefault(key, since)
+    finished = {rid: outcome for rid, outcome in progress.finished.items() if rid not in suspect.requests}
+    return Progress(finished=finished, completed=progress.completed - suspect.changes, intents=intents)
+
+
+def settle_reopened(the_plan: Plan, reopened: Container[str]) -> Plan:
+    """Pure: a request planned again after a fail-over stays as it ended when the next provider already
+    shows all of it (or it would now be refused: its outcome is recorded), so it is not recorded twice."""
+    requests = tuple(
+        replace(rp, done=True)
+        if rp.request.id in reopened and not rp.done and (rp.refusals or not rp.changes)
+        else rp
+        for rp in the_plan.requests
+    )
+    return Plan(requests)
 
 
 def apply(
@@ -133,26 +210,83 @@ def apply(
     on_plan: Callable[[Plan], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     ci: Mapping[str, Any] | None = DETECT,
+    mirror: AuditMirror | None = None,
 ) -> tuple[Plan, ApplyReport]:
     """Plan from one snapshot and execute exactly that plan, holding the audit log's lock throughout.
 
+    When an organisation's provider stops answering mid-apply (refused, reset, timed out), the next
+    provider is read again and the rest of the plan resumes from the audit log's intents and completions,
+    exactly as a run after a crash does: nothing done is redone, nothing acknowledged is lost, and what the
+    failed provider acknowledged but had not yet replicated is written again (``resume_progress``).
+
     ``ci`` is the records' ``ci`` field (``audit.detect_ci_context``), found out when the first record is
-    written unless the caller already knows it."""
+    written unless the caller already knows it. ``mirror`` keeps a copy of every record in the replicated
+    directory (``hopthu.statestore``). Returns the first plan (what was to be done) and the report."""
     report = ApplyReport()
     if not loaded.requests:  # every request file is finished: nothing to read, plan or write
         return Plan(()), report
-    with AuditLog(audit_path, ci=ci) as audit:
-        progress = progress_of(audit.ledger())
-        the_plan = _plan_from(loaded, session, progress, now)
-        if on_plan:
-            on_plan(the_plan)
-        for org_code in sorted({rp.request.org for rp in the_plan.requests if not rp.done}):
-            org = loaded.inventory.organisations[org_code]
-            conn = session.connection(org_code)
-            applier = Applier(org, LdapWriter(conn), audit, outbox, on_progress, DirectoryReader(conn))
-            report.recovered += applier.recover(the_plan, progress)
-            applier.apply(the_plan, report)
-    return the_plan, report
+    now = now or _now()
+    started = _now()  # the wall clock: what a provider's pwdChangedTime is compared with
+    org_of = {request.id: request.org for request in loaded.requests}
+    acknowledged: dict[str, _Acknowledged] = {}
+    suspect = _Acknowledged()
+    first_plan: Plan | None = None
+    with AuditLog(audit_path, ci=ci, mirror=mirror) as audit:
+        while True:
+            progress = progress_of(audit.ledger())
+            seen = len(session.failovers)
+            the_plan = _plan_from(loaded, session, resume_progress(progress, suspect, started), now)
+            if _distrust(acknowledged, suspect, session.failovers[seen:]):
+                continue  # a provider that acknowledged writes failed during the read: plan again
+            the_plan = settle_reopened(the_plan, suspect.requests)
+            if first_plan is None:
+                first_plan = the_plan
+                if on_plan:
+                    on_plan(the_plan)
+            org_code = None
+            try:
+                for org_code in sorted({rp.request.org for rp in the_plan.requests if not rp.done}):
+                    org = loaded.inventory.organisations[org_code]
+                    conn = session.connection(org_code)
+                    applier = Applier(
+                        org, LdapWriter(conn), audit, outbox, on_progress, DirectoryReader(conn)
+                    )
+                    report.recovered += applier.recover(the_plan, progress)
+                    applier.apply(the_plan, report)
+                return first_plan, report
+            except DirectoryUnavailable as error:
+                if org_code is None or isinstance(error, NoProviderLeft):
+                    raise
+                _note_acknowledged(acknowledged, progress, audit.ledger(), org_of)
+                session.fail_over(org_code, error)
+                _distrust(acknowledged, suspect, session.failovers[-1:])
+            finally:
+                report.failovers = list(session.failovers)
+
+
+def _distrust(
+    acknowledged: dict[str, _Acknowledged], suspect: _Acknowledged, failovers: Iterable[Failover]
+) -> bool:
+    """Move what each failed provider acknowledged to ``suspect``; True when there was any."""
+    moved = False
+    for failover in failovers:
+        failed = acknowledged.pop(failover.org, None)
+        if failed is not None:
+            suspect.changes |= failed.changes
+            suspect.requests |= failed.requests
+            moved = True
+    return moved
+
+
+def _note_acknowledged(
+    acknowledged: dict[str, _Acknowledged], before: Progress, after: Ledger, org_of: Mapping[str, str]
+) -> None:
+    """Add what the audit log gained since ``before`` to the organisations' current providers."""
+    for key in after.completed - before.completed:
+        acknowledged.setdefault(org_of.get(key[0], ""), _Acknowledged()).changes.add(key)
+    for request_id, outcome in after.finished.items():
+        if outcome == "applied" and request_id not in before.finished:
+            acknowledged.setdefault(org_of.get(request_id, ""), _Acknowledged()).requests.add(request_id)
 
 
 def _now() -> dt.datetime:

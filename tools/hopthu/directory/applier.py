@@ -62,6 +62,7 @@ class ApplyReport:
     failed: dict[str, str] = field(default_factory=dict)  # request id → first error
     changes: int = 0  # changes that took effect in this run
     recovered: int = 0  # changes of an interrupted run found done and recorded now
+    failovers: list[Any] = field(default_factory=list)  # pipeline.Failover: providers left in this run
 
 
 def entry_dn(org: Organisation, kind: EntryKind, uid: str) -> str:

@@ -23,7 +23,8 @@ DNs are compared as written, ignoring case: spell one entry's DN one way through
 Results come back **in submission order**, one per operation. A failed operation (entryAlreadyExists,
 noSuchObject…) is a result with ``ok=False``, never an exception. A lost connection raises
 ``DirectoryUnavailable`` after every result received in order has been yielded; the exception lists the
-operations whose outcome is unknown.
+operations whose outcome is unknown. Every read waits at most the socket's timeout (the connection's
+``timeout``): a server that stops answering is a lost connection, not a hang.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Literal
 import ldap3
 from ldap3.core.results import RESULT_CODES
 
-from hopthu.directory import DirectoryError
+from hopthu.directory import DirectoryUnavailable
 
 Value = str | bytes
 ModifyKind = Literal["add", "delete", "replace"]
@@ -124,28 +125,6 @@ class WriteResult:
     def description(self) -> str:
         """The result code's name, e.g. 'entryAlreadyExists'."""
         return RESULT_CODES.get(self.code, f"code {self.code}")
-
-
-class DirectoryUnavailable(DirectoryError):
-    """The connection to the directory broke while operations were in flight.
-
-    Every operation whose result was yielded before this exception is settled. ``unconfirmed`` were sent
-    but never answered: each may or may not have been applied. ``later_results`` were answered, but after
-    an unconfirmed one (the server runs operations concurrently), so they could not be yielded in order.
-    Operations of the input after these were never sent.
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        unconfirmed: Sequence[LdapOp] = (),
-        later_results: Sequence[WriteResult] = (),
-    ) -> None:
-        self.reason = reason
-        self.unconfirmed = tuple(unconfirmed)
-        self.later_results = tuple(later_results)
-        detail = f"{len(self.unconfirmed)} operation(s) sent without an answer, their outcome is unknown"
-        super().__init__(f"{reason}; {detail}" if self.unconfirmed else reason)
 
 
 # --- BER encoding of the requests (RFC 4511) ------------------------------------------------------
