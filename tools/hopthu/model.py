@@ -72,6 +72,12 @@ class Organisation:
     signer_name: str = ""  # who signs result notices (người ký), e.g. the director of the IT body
     signer_title: str = ""  # "GIÁM ĐỐC", or "KT. GIÁM ĐỐC\nPHÓ GIÁM ĐỐC"
     archive_dir: str | None = None  # mail host folder; a deleted account's mailbox goes to <dir>/<org>/
+    # Days the national holiday calendar does not know (hopthu_calendar and the organisation's calendar):
+    # weekdays closed and weekend days worked (làm bù), each with its reason (hopthu.reports.workdays).
+    closed_days: dict[dt.date, str] = field(default_factory=dict)
+    worked_days: dict[dt.date, str] = field(default_factory=dict)
+    idle_days: int = 180  # the usage review (kiểm tra sử dụng): an account unused this long is idle
+    report_to: str = ""  # who the yearly report (báo cáo) goes to; default: the parent body
 
     def domain_of(self, unit_code: str) -> str:
         unit = self.units.get(unit_code)
