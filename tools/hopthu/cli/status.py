@@ -86,7 +86,9 @@ def status(ctx, paths, audit_log, views, orgs, units, kinds, since, until, today
         if register.in_view(row, views)
     ]
     if as_json:
-        click.echo(json.dumps([register.as_json(row) for row in rows], ensure_ascii=False, indent=2))
+        # One row per line: readable, and json's C encoder (an indented dump is 5 times slower).
+        lines = [json.dumps(register.as_json(row), ensure_ascii=False) for row in rows]
+        click.echo("[\n" + ",\n".join(lines) + "\n]" if lines else "[]")
         return
     shown_orgs = sorted({row.entry.org for row in rows} | set(orgs))
     if fmt != "text":
