@@ -28,6 +28,9 @@ COMMANDS = {
     "mailbox": "mailbox:mailbox",
     "drift": "drift:drift",
     "codeowners": "codeowners:codeowners",
+    "directory": "directory:directory",
+    "usage": "usage:usage",
+    "report": "report:report",
 }
 
 

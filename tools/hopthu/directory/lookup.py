@@ -15,7 +15,7 @@ socket directly; every request sent is answered before it returns, so ldap3 can 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import ldap3
@@ -30,6 +30,7 @@ SCOPES = {ldap3.BASE: 0, ldap3.LEVEL: 1, ldap3.SUBTREE: 2}
 DEREF_ALWAYS = 3  # what ldap3's search() sends by default
 WINDOW = 4  # searches in flight: enough to hide the round trips, few enough to bound what piles up
 RECEIVE_SIZE = 1 << 16
+SIZE_LIMIT_EXCEEDED = 4
 
 _ENTRY, _DONE, _REFERENCE = 0x64, 0x65, 0x73  # [APPLICATION 4], [APPLICATION 5], [APPLICATION 19]
 
@@ -275,4 +276,61 @@ def search_many(
         raise DirectoryError(f"{where} unavailable during a search: {error}") from None
     except DirectoryError:
         conn.strategy.close()
+        raise
+
+
+def encode_present(attribute: str) -> bytes:
+    """``(attribute=*)``: present [7] AttributeDescription."""
+    name = attribute.encode("utf-8")
+    return b"\x87" + _length(len(name)) + name
+
+
+def stream_search(
+    conn: ldap3.Connection, base: str, scope: str, search_filter: bytes, attributes: Sequence[str]
+) -> Iterator[dict]:
+    """The entries of one search, yielded as they arrive (memory stays that of one network read, however
+    many entries): for reports that read a whole organisation, 100,000 accounts and more.
+
+    One search, not paged: the identity must be allowed to read that many entries at once (the rootdn and
+    the service identities are; an account is not, and gets a ``DirectoryError`` saying so). A refusal or
+    a broken connection raises ``DirectoryError``.
+    """
+    sock = conn.socket
+    where = f"directory {conn.server.name}"
+    message_id = conn.server.next_message_id()
+    buffer = bytearray()
+    try:
+        sock.sendall(encode_search(message_id, base, scope, search_filter, attributes))
+        while True:
+            chunk = sock.recv(RECEIVE_SIZE)
+            if not chunk:
+                raise DirectoryError(f"{where} closed the connection during a search")
+            buffer += chunk
+            messages, used = decode_messages(buffer)
+            del buffer[:used]
+            for got_id, tag, op in messages:
+                if got_id != message_id:
+                    code, message = op if isinstance(op, tuple) else (None, "")
+                    reason = message or RESULT_CODES.get(code, "an unexpected message")
+                    raise DirectoryError(f"{where} ended the session during a search: {reason}")
+                if tag == _ENTRY:
+                    yield op  # type: ignore[misc]
+                elif tag == _DONE:
+                    code, message = op  # type: ignore[misc]
+                    if code == SIZE_LIMIT_EXCEEDED:
+                        raise DirectoryError(
+                            f"{where}: this identity may not read every entry of {base} in one search "
+                            "(size limit); bind as the rootdn or a service identity (the plan-reader's "
+                            "connections file, $HOPTHU_PLAN_DIRECTORY)"
+                        )
+                    if code != 0:
+                        description = RESULT_CODES.get(code, f"code {code}")
+                        why = f"{description} ({code}) {message}".rstrip()
+                        raise DirectoryError(f"cannot read {base} from {conn.server.name}: {why}")
+                    return
+    except (OSError, _Malformed) as error:
+        conn.strategy.close()
+        raise DirectoryError(f"{where} unavailable during a search: {error}") from None
+    except BaseException:
+        conn.strategy.close()  # an unfinished answer is still on the socket: the connection is spent
         raise
