@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import click
 
@@ -17,6 +19,16 @@ from hopthu.cli.common import (
     reader_connection,
     reader_directory_option,
 )
+
+
+@contextlib.contextmanager
+def _text_out(path: Path | None) -> Iterator[IO[str]]:
+    """The file to write (its line ends as written: vCard's are CRLF), or standard output."""
+    if path is None:
+        yield click.get_text_stream("stdout")
+        return
+    with path.open("w", encoding="utf-8", newline="") as out:
+        yield out
 
 
 @click.group(short_help="The directory list (danh bạ) an agency publishes.")
@@ -62,24 +74,21 @@ def export(ctx, org_code, unit, fmt, output, include_locked, directory_file):
         if fmt in ("csv", "xlsx", "html"):
             report = directory_list.report(org, accounts, dt.date.today(), include_locked)
             text = formats.write_report(report, fmt, output)
+            if text is not None:
+                click.echo(text, nl=False)
         else:
-            buffer = io.StringIO(newline="")
-            if fmt == "vcf":
-                directory_list.write_vcards(org, accounts, buffer)
-            elif fmt == "ldif":
-                directory_list.write_ldif(org, accounts, buffer)
-            else:
-                rows = [json.dumps(row, ensure_ascii=False) for row in directory_list.as_json(org, accounts)]
-                buffer.write("[\n" + ",\n".join(rows) + "\n]\n" if rows else "[]\n")
-            text = buffer.getvalue()
-            if output is not None:
-                with output.open("w", encoding="utf-8", newline="") as out:
-                    out.write(text)
-                text = None
+            with _text_out(output) as out:
+                if fmt == "vcf":
+                    directory_list.write_vcards(org, accounts, out)
+                elif fmt == "ldif":
+                    directory_list.write_ldif(org, accounts, out)
+                else:
+                    rows = [
+                        json.dumps(row, ensure_ascii=False) for row in directory_list.as_json(org, accounts)
+                    ]
+                    out.write("[\n" + ",\n".join(rows) + "\n]\n" if rows else "[]\n")
     except OSError as error:
         raise click.ClickException(file_problem(error)) from None
-    if text is not None:
-        click.echo(text, nl=False)
     click.echo(
         f"{org.code}: {len(accounts)} account(s) in the danh bạ"
         + (f" written to {output}" if output else "")

@@ -15,7 +15,7 @@ socket directly; every request sent is answered before it returns, so ldap3 can 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import ldap3
@@ -151,20 +151,42 @@ def _tlv(buf: bytes, pos: int, stop: int) -> tuple[int, int]:
 
 
 def _decode_entry(buf: bytes, start: int, stop: int) -> dict:
-    """A SearchResultEntry's content → ``{"dn": str, "raw_attributes": {name: [bytes, …]}}``."""
+    """A SearchResultEntry's content → ``{"dn": str, "raw_attributes": {name: [bytes, …]}}``.
+
+    The length of each TLV is read inline (most are one byte): a whole organisation's read decodes
+    millions of them, and a call per TLV was half of the time.
+    """
     dn_start, dn_end = _tlv(buf, start, stop)
     list_start, list_end = _tlv(buf, dn_end, stop)
     attributes: dict[str, list[bytes]] = {}
     pos = list_start
     while pos < list_end:  # PartialAttribute ::= SEQUENCE { type, vals SET OF value }
-        attr_start, attr_end = _tlv(buf, pos, list_end)
-        name_start, name_end = _tlv(buf, attr_start, attr_end)
+        size = buf[pos + 1]
+        if size < 0x80:
+            attr_start, attr_end = pos + 2, pos + 2 + size
+        else:
+            attr_start = pos + 2 + (size & 0x7F)
+            attr_end = attr_start + int.from_bytes(buf[pos + 2 : attr_start], "big")
+        if attr_end > list_end:
+            raise _Malformed("an attribute overruns its entry")
+        size = buf[attr_start + 1]
+        if size < 0x80:
+            name_start, name_end = attr_start + 2, attr_start + 2 + size
+        else:
+            name_start, name_end = _tlv(buf, attr_start, attr_end)
         vals_start, vals_end = _tlv(buf, name_end, attr_end)
         values = []
         while vals_start < vals_end:
-            value_start, value_end = _tlv(buf, vals_start, vals_end)
+            size = buf[vals_start + 1]
+            if size < 0x80:
+                value_start, value_end = vals_start + 2, vals_start + 2 + size
+            else:
+                value_start = vals_start + 2 + (size & 0x7F)
+                value_end = value_start + int.from_bytes(buf[vals_start + 2 : value_start], "big")
             values.append(buf[value_start:value_end])
             vals_start = value_end
+        if vals_start != vals_end or name_end > attr_end:
+            raise _Malformed("a value overruns its attribute")
         attributes[buf[name_start:name_end].decode("utf-8", "replace")] = values
         pos = attr_end
     return {"dn": buf[dn_start:dn_end].decode("utf-8", "replace"), "raw_attributes": attributes}
@@ -179,9 +201,13 @@ def _decode_done(buf: bytes, start: int, stop: int) -> tuple[int, str]:
     return code, buf[message_start:message_end].decode("utf-8", "replace")
 
 
-def decode_messages(data: bytes | bytearray) -> tuple[list[tuple[int, int, object]], int]:
+def decode_messages(
+    data: bytes | bytearray, decode_entry: Callable[[bytes, int, int], object] | None = None
+) -> tuple[list[tuple[int, int, object]], int]:
     """The complete LDAPMessages at the start of ``data`` as (message id, protocol tag, decoded op) and
-    how many bytes they used: an entry dict, a (code, message) pair, or None for a referral."""
+    how many bytes they used: an entry (a dict, or what ``decode_entry`` makes of it), a (code, message)
+    pair, or None for a referral."""
+    decode_entry = decode_entry or _decode_entry
     messages: list[tuple[int, int, object]] = []
     pos, end = 0, len(data)
     buf = bytes(data)  # indexing and slicing bytes is what is fastest in Python
@@ -200,7 +226,7 @@ def decode_messages(data: bytes | bytearray) -> tuple[list[tuple[int, int, objec
             op_tag = buf[id_end]
             op_start, op_end = _tlv(buf, id_end, stop)
             if op_tag == _ENTRY:
-                messages.append((message_id, op_tag, _decode_entry(buf, op_start, op_end)))
+                messages.append((message_id, op_tag, decode_entry(buf, op_start, op_end)))
             elif op_tag == _DONE or op_tag == 0x78:  # 0x78: an extended response (notice of disconnection)
                 messages.append((message_id, op_tag, _decode_done(buf, op_start, op_end)))
             else:
@@ -285,11 +311,44 @@ def encode_present(attribute: str) -> bytes:
     return b"\x87" + _length(len(name)) + name
 
 
+def first_values(attributes: Sequence[str]) -> Callable[[bytes, int, int], tuple[str, list[bytes | None]]]:
+    """An entry decoder for ``stream_search`` that keeps only the first value of each of ``attributes``:
+    (DN, [value or None, in the order of ``attributes``]). Cheaper than the full entry by half, for
+    reports that show one value per column."""
+    slots = {name.lower().encode("ascii"): index for index, name in enumerate(attributes)}
+    width = len(attributes)
+
+    def decode(buf: bytes, start: int, stop: int) -> tuple[str, list[bytes | None]]:
+        dn_start, dn_end = _tlv(buf, start, stop)
+        list_start, list_end = _tlv(buf, dn_end, stop)
+        found: list[bytes | None] = [None] * width
+        pos = list_start
+        while pos < list_end:
+            attr_start, attr_end = _tlv(buf, pos, list_end)
+            name_start, name_end = _tlv(buf, attr_start, attr_end)
+            slot = slots.get(buf[name_start:name_end].lower())
+            if slot is not None:
+                vals_start, vals_end = _tlv(buf, name_end, attr_end)
+                if vals_start < vals_end:
+                    value_start, value_end = _tlv(buf, vals_start, vals_end)
+                    found[slot] = buf[value_start:value_end]
+            pos = attr_end
+        return buf[dn_start:dn_end].decode("utf-8", "replace"), found
+
+    return decode
+
+
 def stream_search(
-    conn: ldap3.Connection, base: str, scope: str, search_filter: bytes, attributes: Sequence[str]
-) -> Iterator[dict]:
+    conn: ldap3.Connection,
+    base: str,
+    scope: str,
+    search_filter: bytes,
+    attributes: Sequence[str],
+    decode_entry: Callable[[bytes, int, int], object] | None = None,
+) -> Iterator:
     """The entries of one search, yielded as they arrive (memory stays that of one network read, however
-    many entries): for reports that read a whole organisation, 100,000 accounts and more.
+    many entries): for reports that read a whole organisation, 100,000 accounts and more. Each entry as
+    ``decode_entry`` makes it (default: ``{"dn": …, "raw_attributes": …}``; see ``first_values``).
 
     One search, not paged: the identity must be allowed to read that many entries at once (the rootdn and
     the service identities are; an account is not, and gets a ``DirectoryError`` saying so). A refusal or
@@ -306,7 +365,7 @@ def stream_search(
             if not chunk:
                 raise DirectoryError(f"{where} closed the connection during a search")
             buffer += chunk
-            messages, used = decode_messages(buffer)
+            messages, used = decode_messages(buffer, decode_entry)
             del buffer[:used]
             for got_id, tag, op in messages:
                 if got_id != message_id:

@@ -128,7 +128,7 @@ def as_json(org: Organisation, accounts: Iterable[Account]) -> Iterator[dict[str
                 "unit": account.unit or None,
                 "unit_name": unit_name,
                 "phone": account.phone or None,
-                "manager": account.manager.__dict__ if account.manager else None,
+                "manager": account.manager._asdict() if account.manager else None,
                 "locked": account.locked,
             }
 

@@ -2,23 +2,25 @@
 sheet per section, or an HTML page to print — each headed as an administrative document of Decree 30
 (parent body and issuer on the left, the national motto on the right, the title centred).
 
-Values that a spreadsheet would run as a formula (``=…``, ``@…``) are written as text: names and
-positions come from request files that many people write.
+Values that a spreadsheet would run as a formula (``=…``, ``@…``) are written as text (XLSX cells are
+inline strings, never formulas; a CSV value gets a leading ``'``): names and positions come from request
+files that many people write.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import functools
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import jinja2
 
 from hopthu.notices.render import vn_long_date
+from hopthu.reports import xlsx
 from hopthu.reports.tables import Report, Section, Value, cell_text
 
 MOTTO = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
@@ -87,88 +89,54 @@ def _csv_cell(value: Value) -> str:
 
 
 def write_xlsx(report: Report, out: Path | IO[bytes]) -> None:
-    """One sheet per section, each with the document's header, the section's title, the column
-    headings (bold, frozen) and its rows; dates are real dates, shown dd/mm/yyyy."""
-    import openpyxl  # only when a spreadsheet is written
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Border, Font, Side
-    from openpyxl.utils import get_column_letter
-
-    workbook = openpyxl.Workbook(write_only=True)  # streamed: 100,000 rows without holding the cells
-    bold, italic = Font(name="Times New Roman", bold=True), Font(name="Times New Roman", italic=True)
-    plain = Font(name="Times New Roman")
-    thin = Side(style="thin")
-    boxed = Border(left=thin, right=thin, top=thin, bottom=thin)
-    centred = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    """One sheet per section, each with the document's header (parent body and issuer, the national
+    motto, place and date), the title, the section's title, the column headings (frozen) and its rows,
+    boxed; dates are real dates shown dd/mm/yyyy. Streamed: 100,000 rows in about a second."""
     names: set[str] = set()
-    sections = report.sections or [Section("", (), [])]
-    for section in sections:
-        sheet = workbook.create_sheet(_sheet_name(section, names))
-        width = max(len(section.columns), 4)
-        for number, column in enumerate(section.columns, 1):
-            sheet.column_dimensions[get_column_letter(number)].width = column.width
-        sheet.freeze_panes = "A8"
-        half = max(width // 2, 1)
-
-        def styled(value: str, font: Font, sheet=sheet) -> WriteOnlyCell:
-            cell = WriteOnlyCell(sheet, value)
-            cell.font, cell.alignment = font, Alignment(horizontal="center")
-            return cell
-
-        def header_row(left: WriteOnlyCell | None, right: WriteOnlyCell | None, half=half) -> list:
-            return [left] + [None] * (half - 1) + [right]
-
-        sheet.append(header_row(styled(report.org.parent.upper(), plain), styled(MOTTO, bold)))
-        sheet.append(header_row(styled(issuer(report), bold), styled(MOTTO_SUB, bold)))
-        sheet.append(header_row(None, styled(place_and_date(report), italic)))
-        sheet.append([styled(report.title, bold)])
-        sheet.append([styled(report.subtitle, bold)])
-        sheet.append([styled(section.title, italic)])
-        for row in range(1, 4):  # the left and right halves of the header, the titles across the page
-            sheet.merged_cells.ranges.add(f"A{row}:{get_column_letter(half)}{row}")
-            sheet.merged_cells.ranges.add(
-                f"{get_column_letter(half + 1)}{row}:{get_column_letter(width)}{row}"
-            )
-        for row in range(4, 7):
-            sheet.merged_cells.ranges.add(f"A{row}:{get_column_letter(width)}{row}")
-        headings = []
-        for column in section.columns:
-            cell = WriteOnlyCell(sheet, column.heading)
-            cell.font, cell.alignment, cell.border = bold, centred, boxed
-            headings.append(cell)
-        sheet.append(headings)
-        date_columns = {i for i, row in enumerate(_first_rows(section)) if isinstance(row, dt.date)}
-        for row in section.rows:
-            sheet.append([_xlsx_cell(sheet, value, i in date_columns) for i, value in enumerate(row)])
-        for note in report.notes:
-            sheet.append([note])
-    workbook.save(out)
+    sheets = [
+        xlsx.Sheet(
+            _sheet_name(section, names),
+            _sheet_rows(report, section),
+            [column.width for column in section.columns],
+            _header_merges(len(section.columns)),
+            frozen_rows=7,
+        )
+        for section in report.sections or [Section("", (), [])]
+    ]
+    xlsx.write(out, sheets, title=f"{report.title} — {report.subtitle}")
 
 
-def _first_rows(section: Section) -> list[Value]:
-    """A row of the section's first values per column (to know which columns hold dates)."""
-    firsts: list[Value] = [None] * len(section.columns)
-    for row in section.rows[:50]:
-        for i, value in enumerate(row):
-            if firsts[i] is None and value is not None:
-                firsts[i] = value
-    return firsts
+def _header_merges(columns: int) -> list[str]:
+    """The left and right halves of the three header rows; the titles across the page."""
+    width = max(columns, 4)
+    half, last = max(width // 2, 1), xlsx.column_letter(width)
+    merges = []
+    for row in range(1, 4):
+        merges += [
+            f"A{row}:{xlsx.column_letter(half)}{row}",
+            f"{xlsx.column_letter(half + 1)}{row}:{last}{row}",
+        ]
+    return merges + [f"A{row}:{last}{row}" for row in range(4, 7)]
 
 
-def _xlsx_cell(sheet, value: Value, date_column: bool):
-    if isinstance(value, str) and value.startswith("="):
-        from openpyxl.cell import WriteOnlyCell
+def _sheet_rows(report: Report, section: Section) -> Iterator[list]:
+    half = max(max(len(section.columns), 4) // 2, 1)
 
-        cell = WriteOnlyCell(sheet, value)
-        cell.data_type = "s"  # text, never a formula
-        return cell
-    if date_column and isinstance(value, dt.date):
-        from openpyxl.cell import WriteOnlyCell
+    def halves(left: tuple | None, right: tuple | None) -> list:
+        return [left] + [None] * (half - 1) + [right]
 
-        cell = WriteOnlyCell(sheet, value)
-        cell.number_format = "DD/MM/YYYY"
-        return cell
-    return value
+    yield halves((report.org.parent.upper(), xlsx.CENTRE), (MOTTO, xlsx.BOLD_CENTRE))
+    yield halves((issuer(report), xlsx.BOLD_CENTRE), (MOTTO_SUB, xlsx.BOLD_CENTRE))
+    yield halves(None, (place_and_date(report), xlsx.ITALIC_CENTRE))
+    yield [(report.title, xlsx.BOLD_CENTRE)]
+    yield [(report.subtitle, xlsx.BOLD_CENTRE)]
+    yield [(section.title, xlsx.ITALIC_CENTRE)]
+    yield [(column.heading, xlsx.HEADING) for column in section.columns]
+    boxed = xlsx.BOXED
+    for row in section.rows:
+        yield [(value, boxed) for value in row]
+    for note in report.notes:
+        yield [(note, xlsx.PLAIN)]
 
 
 def _sheet_name(section: Section, taken: set[str]) -> str:
@@ -198,12 +166,11 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_html(report: Report) -> str:
-    """A page to print (A4 landscape) or open in a browser."""
+def _html_chunks(report: Report) -> Iterator[str]:
     return (
         _environment()
         .get_template("report.html.j2")
-        .render(
+        .generate(
             report=report,
             parent=report.org.parent.upper(),
             issuer=issuer(report),
@@ -214,8 +181,14 @@ def render_html(report: Report) -> str:
     )
 
 
+def render_html(report: Report) -> str:
+    """A page to print (A4 landscape) or open in a browser."""
+    return "".join(_html_chunks(report))
+
+
 def write_html(report: Report, out: IO[str]) -> None:
-    out.write(render_html(report))
+    for chunk in _html_chunks(report):  # streamed: a 100,000-row page is never one string
+        out.write(chunk)
 
 
 # --- choosing -------------------------------------------------------------------------------------
@@ -229,10 +202,11 @@ def write_report(report: Report, fmt: str, path: Path | None) -> str | None:
             raise ValueError("an XLSX file needs -o FILE")
         write_xlsx(report, path)
         return None
-    buffer = io.StringIO(newline="")
-    (write_csv if fmt == "csv" else write_html)(report, buffer)
+    writer = write_csv if fmt == "csv" else write_html
     if path is None:
+        buffer = io.StringIO(newline="")
+        writer(report, buffer)
         return buffer.getvalue()
     with path.open("w", encoding="utf-8", newline="") as out:
-        out.write(buffer.getvalue())
+        writer(report, out)
     return None
