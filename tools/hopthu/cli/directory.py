@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,6 +59,7 @@ def export(ctx, org_code, unit, fmt, output, include_locked, directory_file):
     from hopthu.reports import directory_list, formats
     from hopthu.reports.accounts import read_accounts
     from hopthu.reports.progress import Progress
+    from hopthu.reports.sources import today_in_vietnam
 
     inventory = load_inventory_or_fail(ctx.obj["inventory"])
     org = known_organisation(inventory, org_code)
@@ -72,7 +72,7 @@ def export(ctx, org_code, unit, fmt, output, include_locked, directory_file):
     accounts = directory_list.listed(everyone, unit, include_locked)
     try:
         if fmt in ("csv", "xlsx", "html"):
-            report = directory_list.report(org, accounts, dt.date.today(), include_locked)
+            report = directory_list.report(org, accounts, today_in_vietnam(), include_locked)
             text = formats.write_report(report, fmt, output)
             if text is not None:
                 click.echo(text, nl=False)

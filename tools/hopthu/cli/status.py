@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -56,7 +55,7 @@ def status(ctx, paths, audit_log, views, orgs, units, kinds, since, until, today
     knows it, else from its document's date."""
     from hopthu.reports import formats, register
     from hopthu.reports.progress import Progress
-    from hopthu.reports.sources import read_entries, read_outcomes
+    from hopthu.reports.sources import read_entries, read_outcomes, today_in_vietnam
 
     inventory = load_inventory_or_fail(ctx.obj["inventory"])
     for code in orgs:
@@ -67,7 +66,7 @@ def status(ctx, paths, audit_log, views, orgs, units, kinds, since, until, today
     if any(f.severity == "error" for f in findings):
         message = f"{len(findings)} problem(s) in the request files: run `hopthu validate`"
         fail_with_findings(message, findings)
-    day = today.date() if today else dt.date.today()
+    day = today.date() if today else today_in_vietnam()
     try:
         outcomes = read_outcomes(AuditLog(audit_log))
     except AuditError as error:

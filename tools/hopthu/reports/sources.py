@@ -29,6 +29,11 @@ _OK = b'"result":"ok"'
 VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")  # the agencies' day: no daylight saving time
 
 
+def today_in_vietnam() -> dt.date:
+    """The agencies' today: the machine's clock may run on UTC, seven hours behind."""
+    return dt.datetime.now(VIETNAM).date()
+
+
 @dataclass(frozen=True)
 class Entry:
     """One request file, as the register shows it."""
@@ -171,3 +176,32 @@ def _opened(record: dict) -> dt.date | None:
         return parse_time(opened).astimezone(VIETNAM).date()
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    """A change to an account that took effect (its ``change`` record says ok)."""
+
+    op: str  # create | lock | unlock | delete
+    org: str
+    uid: str
+    request: str
+    day: dt.date  # in Vietnam
+
+
+ACCOUNT_OPS = ("create", "lock", "unlock", "delete")
+
+
+def read_account_changes(log: AuditLog, org: str, year: int) -> list[AccountChange]:
+    """The accounts of ``org`` created, locked, unlocked or deleted during ``year`` (Vietnam time), each
+    once per request, read from the change records that succeeded."""
+    fragments = tuple(f'"op":"{op}"'.encode() for op in ACCOUNT_OPS)
+    seen: dict[tuple[str, str, str], AccountChange] = {}
+    for record in log.records(*fragments, strict=True):
+        if record.get("event") != "change" or record.get("result") != "ok" or record.get("org") != org:
+            continue
+        day = parse_time(record["time"]).astimezone(VIETNAM).date()
+        if day.year == year and record.get("op") in ACCOUNT_OPS:
+            key = (record["op"], record["request"], record["uid"])
+            seen.setdefault(key, AccountChange(record["op"], org, record["uid"], record["request"], day))
+    return list(seen.values())
