@@ -57,6 +57,8 @@ bench: setup
 	cd bench && ../$(PY) apply.py
 	$(PY) bench/read_identities.py
 	$(PY) bench/history.py
+	$(PY) bench/status.py
+	$(PY) bench/export.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
