@@ -237,3 +237,21 @@ def test_status_writes_the_register_as_xlsx_csv_and_html(repo) -> None:
 def test_a_register_file_is_one_organisations(repo) -> None:
     result = CliRunner().invoke(main, ["status", "--format", "csv"])
     assert result.exit_code == 2 and "add --org" in result.output
+
+
+def test_status_of_requests_dated_around_tet_2028_and_2030(repo) -> None:
+    """Request files as units write them, dated before Tết; the command counts what the package counts."""
+    source = (repo / "requests/binhthuan/bdt/2025/2025-03-17-bdt-khoa.yaml").read_text(encoding="utf-8")
+    for date in ("2028-01-21", "2030-01-30"):
+        request_id = f"{date}-bdt-khoa"
+        text = source.replace("2025-03-17-bdt-khoa", request_id).replace("date: 2025-03-17", f"date: {date}")
+        folder = repo / f"requests/binhthuan/bdt/{date[:4]}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{request_id}.yaml").write_text(text, encoding="utf-8")
+    for date, today in (("2028-01-21", D(2028, 2, 2)), ("2030-01-30", D(2030, 2, 8))):
+        out = run("status", "--pending", "--json", "--from", date, "--to", date, "--today", today.isoformat())
+        (row,) = json.loads(out.stdout)
+        start = D.fromisoformat(date)
+        counted = Vietnam(years=today.year).get_working_days_count(start + dt.timedelta(days=1), today)
+        assert row["age_working_days"] == counted == (3 if today.year == 2028 else 2)
+        assert row["overdue"] is (counted > 2)
