@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from hopthu.model import Inventory, Organisation
+from hopthu.refusals import Refusal
 from hopthu.reports.sources import Entry, Outcomes
 from hopthu.reports.tables import Column, Report, Section
 from hopthu.reports.workdays import calendar_of
@@ -78,7 +79,8 @@ class Filters:
 class Row:
     entry: Entry
     state: str  # pending | failed | applied | refused
-    reason: str | None  # why refused, or what failed
+    reason: str | None  # why refused, or what failed (English, as the log says it)
+    note: str  # the same for the people who read the register, in Vietnamese
     start: dt.date
     start_from: str  # "merge-request" or "document"
     finished: dt.date | None  # the day it was applied or refused (Vietnam time)
@@ -108,15 +110,18 @@ def rows(entries: Iterable[Entry], outcomes: Outcomes, inventory: Inventory, tod
             start, start_from = done.opened, "merge-request"
         if done is not None:
             state, reason, end = done.result, done.reason, done.day
+            note = _refusal_note(done.refusals) if done.result == "refused" else ""
         elif entry.id in outcomes.failed:
             state, reason, end = FAILED, outcomes.failed[entry.id], today
+            note = "Đang thực hiện dở: có thay đổi chưa ghi được vào thư mục, bộ phận CNTT sẽ thực hiện lại."
         else:
-            state, reason, end = PENDING, None, today
+            state, reason, end, note = PENDING, None, today, ""
         found.append(
             Row(
                 entry,
                 state,
                 reason,
+                note,
                 start,
                 start_from,
                 done.day if done is not None else None,
@@ -126,6 +131,13 @@ def rows(entries: Iterable[Entry], outcomes: Outcomes, inventory: Inventory, tod
             )
         )
     return found
+
+
+def _refusal_note(refusals: Sequence[dict]) -> str:
+    """Why a request was refused, in Vietnamese: each reason's sentence (its accounts are in the notice)."""
+    if not refusals:  # a refusal recorded before the reasons were kept as data
+        return "Không đủ điều kiện thực hiện (lý do ghi trong thông báo kết quả)."
+    return " ".join(Refusal.from_record(refusal).vietnamese() for refusal in refusals)
 
 
 def in_view(row: Row, views: Sequence[str]) -> bool:
@@ -151,6 +163,7 @@ def as_json(row: Row) -> dict[str, object]:
         "usernames": list(entry.usernames),
         "state": row.state,
         "reason": row.reason,
+        "note": row.note,
         "start": row.start.isoformat(),
         "start_from": row.start_from,
         "finished": row.finished.isoformat() if row.finished else None,
@@ -166,9 +179,9 @@ def as_json(row: Row) -> dict[str, object]:
 def _cells(number: int, row: Row, org: Organisation) -> list[object]:
     entry = row.entry
     unit = org.units.get(entry.unit)
-    note = row.reason or ""
+    note = row.note
     if not row.pending and entry.usernames:
-        note = (note + "; " if note else "") + "Tài khoản: " + ", ".join(entry.usernames)
+        note = " ".join(part for part in (note, "Tài khoản: " + ", ".join(entry.usernames) + ".") if part)
     return [
         number,
         entry.id,

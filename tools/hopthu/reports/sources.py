@@ -54,9 +54,10 @@ class Finished:
     """A request's final record in the audit log: applied or refused, when, and its merge request."""
 
     result: str  # applied | refused
-    reason: str | None
+    reason: str | None  # English, as the log says it
     time: dt.datetime  # UTC
     opened: dt.date | None = None  # when its merge request was opened (Vietnam time), when known
+    refusals: tuple[dict, ...] = ()  # why it was refused, as data (hopthu.refusals.Refusal.as_record)
 
     @property
     def day(self) -> dt.date:
@@ -144,7 +145,11 @@ def read_outcomes(log: AuditLog) -> Outcomes:
     for record in log.records(_REQUEST_EVENT, _CHANGE_EVENT, excluding=(_OK,), strict=True):
         if record.get("event") == "request":
             finished[record["request"]] = Finished(
-                record["result"], record.get("reason"), parse_time(record["time"]), _opened(record)
+                record["result"],
+                record.get("reason"),
+                parse_time(record["time"]),
+                _opened(record),
+                tuple(record.get("refusals") or ()),
             )
         elif record.get("event") == "change":
             failures[_key(record)] = f"{record.get('op')} {record.get('uid')}: {record.get('result')}"
