@@ -60,6 +60,8 @@ bench: setup
 	$(PY) bench/history.py
 	cd bench && ../$(PY) import.py
 	$(PY) bench/password_page.py
+	$(PY) bench/status.py
+	$(PY) bench/export.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

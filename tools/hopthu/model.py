@@ -108,6 +108,12 @@ class Organisation:
         "{initials}",
     )  # unit-mailbox candidates ({initials}, {slug}, {place}, {n})
     password_page: PasswordPage | None = None  # None: the organisation has no password page
+    # Days the national holiday calendar does not know (hopthu_calendar and the organisation's calendar):
+    # weekdays closed and weekend days worked (làm bù), each with its reason (hopthu.reports.workdays).
+    closed_days: dict[dt.date, str] = field(default_factory=dict)
+    worked_days: dict[dt.date, str] = field(default_factory=dict)
+    idle_days: int = 180  # the usage review (kiểm tra sử dụng): an account unused this long is idle
+    report_to: str = ""  # who the yearly report (báo cáo) goes to; default: the parent body
 
     def domain_of(self, unit_code: str) -> str:
         unit = self.units.get(unit_code)
