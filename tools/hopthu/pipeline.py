@@ -190,7 +190,8 @@ def resume_progress(progress: Progress, suspect: _Acknowledged, since: dt.dateti
 
 def settle_reopened(the_plan: Plan, reopened: Container[str]) -> Plan:
     """Pure: a request planned again after a fail-over stays as it ended when the next provider already
-    shows all of it (or it would now be refused: its outcome is recorded), so it is not recorded twice."""
+    shows all of it (or it would now be refused: its outcome is recorded); otherwise what the next
+    provider lacks is written, and its final record is not written a second time."""
     requests = tuple(
         replace(rp, done=True)
         if rp.request.id in reopened and not rp.done and (rp.refusals or not rp.changes)
@@ -249,7 +250,14 @@ def apply(
                     org = loaded.inventory.organisations[org_code]
                     conn = session.connection(org_code)
                     applier = Applier(
-                        org, LdapWriter(conn), audit, outbox, on_progress, DirectoryReader(conn)
+                        org,
+                        LdapWriter(conn),
+                        audit,
+                        outbox,
+                        on_progress,
+                        DirectoryReader(conn),
+                        rewritten=suspect.changes,
+                        recorded=suspect.requests,
                     )
                     report.recovered += applier.recover(the_plan, progress)
                     applier.apply(the_plan, report)

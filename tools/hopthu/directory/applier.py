@@ -22,7 +22,7 @@ an error), and writes the rest again, once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -49,6 +49,8 @@ MAYBE_DONE = {
     Op.REMOVE_MEMBER: {NO_SUCH_VALUE},
 }
 IN_EFFECT = "already in effect in the directory"
+# A change the previous provider acknowledged, written again on the next one: it had not replicated it.
+REWRITTEN = "written again on the next directory provider: the one that acknowledged it failed first"
 
 
 class ApplyError(Exception):
@@ -87,6 +89,8 @@ class Applier:
         outbox,  # hopthu.passwords.Outbox
         on_progress: Callable[[int], None] | None = None,
         reader: DirectoryReader | None = None,  # on the writer's connection: reads back refused writes
+        rewritten: Container[tuple[str, str, str, str]] = frozenset(),  # keys a failed provider acknowledged
+        recorded: Container[str] = frozenset(),  # requests whose final record is written already
     ) -> None:
         self.org = org
         self.writer = writer
@@ -94,6 +98,8 @@ class Applier:
         self.outbox = outbox
         self.on_progress = on_progress or (lambda n: None)
         self.reader = reader
+        self.rewritten = rewritten
+        self.recorded = recorded
 
     # --- recovery ---------------------------------------------------------------------------------
 
@@ -154,8 +160,10 @@ class Applier:
                 report.failed[request.id] = error
                 raise ApplyError(f"request {request.id}: {error}; nothing else was written, run apply again")
             report.changes += len(batch)
-        self.audit.append([self._record("request", request, result="applied")])
-        report.applied.append(request.id)
+        if request.id not in self.recorded:  # planned again after a fail-over: its outcome stands
+            self.audit.append([self._record("request", request, result="applied")])
+        if request.id not in report.applied:
+            report.applied.append(request.id)
 
     def _write_batch(
         self,
@@ -203,13 +211,12 @@ class Applier:
         outcome = "ok" if result.ok else _describe(result)
         if not result.ok and not errors:
             errors.append(f"{carried[0].op.value} {carried[0].uid}: {_describe(result)}")
-        return [
-            self.audit.prepare(
-                self._change_record("change", request, change, result=outcome)
-                | ({"reason": how} if how else {})
-            )
-            for change in carried
-        ]
+        records = []
+        for change in carried:
+            reason = how or (REWRITTEN if change.key in self.rewritten else "")
+            record = self._change_record("change", request, change, result=outcome)
+            records.append(self.audit.prepare(record | ({"reason": reason} if reason else {})))
+        return records
 
     def _settle(
         self,

@@ -1,0 +1,302 @@
+"""hopthu against two real slapd providers replicating each other (multi-provider syncrepl): an apply
+while one is stopped, a provider killed (SIGKILL) at a random point of a 1,000-account apply, one that stops
+answering, a listener that accepts and never answers. hopthu goes on with the other provider, finishes,
+and both providers end up holding the same entries, attribute by attribute, with nothing missing or
+written twice and the audit chain intact."""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hopthu.audit import AuditLog
+from hopthu.directory import DirectoryUnavailable
+from hopthu.directory.applier import REWRITTEN
+from hopthu.directory.connection import connect
+from hopthu.directory.failover import Providers, latest, read_every_provider
+from hopthu.endpoints import Endpoint, EndpointError, load_connections
+from hopthu.inventory import load_inventory
+from hopthu.passwords import Outbox
+from replication import assert_identical, connections_file, people, silent_listener
+from workspace import ROOT, copy_of_repo
+
+sys.path.insert(0, str(ROOT / "bench"))
+from workload import apply_command, write_create_request
+
+REQUEST = "2026-11-20-bulk"
+
+
+@pytest.fixture
+def world(tmp_path, start_providers):
+    """The example inventory's Bình Thuận on two providers (no fsync), a repository with one bulk create
+    request of ``size`` accounts, and the apply command."""
+
+    def make(size: int):
+        repo = tmp_path / "repo"
+        (repo / "requests").mkdir(parents=True)
+        copy_of_repo(repo, "inventory")
+        org = load_inventory(repo / "inventory").organisations["binhthuan"]
+        write_create_request(repo, org, "bdt", size, services=("email", "qlvb"))
+        providers = start_providers([org], tmp_path / "ldap")
+        providers.set_nosync(True)
+        return repo, org, providers
+
+    return make
+
+
+def apply(repo: Path, tmp: Path, directory: Path, *extra: str) -> list[str]:
+    command = apply_command_for(tmp, directory)
+    return [*command, *extra]
+
+
+def apply_command_for(tmp: Path, directory: Path) -> list[str]:
+    class Where:
+        workdir = directory.parent
+
+    command = apply_command(Where, tmp)  # type: ignore[arg-type]
+    command[command.index("--directory") + 1] = str(directory)
+    return command
+
+
+def completed(audit: Path) -> collections.Counter:
+    return collections.Counter(
+        (r["op"], r["uid"], r["group"])
+        for r in AuditLog(audit).records()
+        if r["event"] == "change" and r["result"] == "ok"
+    )
+
+
+def assert_applied_once(audit: Path, outbox: Path, size: int) -> None:
+    """Every account created and made a member, exactly one final record, the chain intact; a change
+    recorded twice only when the second write went to the next provider after the first failed."""
+    log = AuditLog(audit)
+    assert [p for p in log.verify() if p.severity == "error"] == []
+    records = list(log.records())
+    counts = completed(audit)
+    assert sum(1 for op, _, _ in counts if op == "create") == size
+    assert sum(1 for op, _, _ in counts if op == "add-member") == size
+    twice = {key for key, n in counts.items() if n > 1}
+    rewritten = {
+        (r["op"], r["uid"], r["group"])
+        for r in records
+        if r["event"] == "change" and r.get("reason") == REWRITTEN
+    }
+    assert twice <= rewritten and all(counts[key] == 2 for key in twice)
+    finals = [(r["request"], r["result"]) for r in records if r["event"] == "request"]
+    assert finals == [(REQUEST, "applied")]
+    assert len(Outbox(outbox).credentials(REQUEST).passwords) == size
+
+
+def assert_every_provider_holds(providers, org, size: int, passwords: dict[str, str]) -> None:
+    for provider in providers.providers:
+        uids = people(provider, org)
+        assert len(uids) == size == len(set(uids))
+        assert set(uids) == set(passwords)
+    sample = sorted(passwords)[:: max(1, size // 10)]
+    for provider in providers.providers:  # each account opens with the password of its notice, anywhere
+        for uid in sample:
+            conn = connect(provider.uri, f"uid={uid},ou=people,{org.base_dn}", passwords[uid], timeout=5)
+            conn.unbind()
+
+
+# --- the connections file and the bounded timeout (no slapd) ------------------------------------------
+
+
+def test_a_connections_file_lists_the_providers_in_order_with_a_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "connections.yml"
+    path.write_text(
+        "uri: [ldap://a.example:389, ldap://b.example:389]\n"
+        "timeout: 3\n"
+        "state: {org: bt}\n"
+        "organisations:\n"
+        "  bt: {bind_dn: 'cn=admin,dc=bt', password_env: P}\n"
+        "  gl: {uris: [ldaps://gl1, ldaps://gl2, ldaps://gl3], bind_dn: 'cn=admin,dc=gl', password_env: P,"
+        " timeout: 20}\n"
+    )
+    connections = load_connections(path, {"P": "secret"})
+    assert connections.endpoints["bt"].uris == ("ldap://a.example:389", "ldap://b.example:389")
+    assert connections.endpoints["bt"].timeout == 3
+    assert connections.endpoints["gl"].uris == ("ldaps://gl1", "ldaps://gl2", "ldaps://gl3")
+    assert connections.endpoints["gl"].timeout == 20 and connections.state_org == "bt"
+    assert "secret" not in repr(connections)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ("uri: [ldap://a, ldap://a]", "a provider is listed twice"),
+        ("uri: [ldap://a, 'http://b']", "'http://b' is not an LDAP URI"),
+        ("uri: ldap://a\ntimeout: 0", "timeout must be a whole number of seconds from 1 to 300"),
+        (
+            "uri: ldap://a\nstate: {org: nowhere}",
+            "state: expected {org: CODE} naming one of the organisations",
+        ),
+    ],
+)
+def test_a_bad_connections_file_says_where_and_what(tmp_path: Path, settings: str, message: str) -> None:
+    path = tmp_path / "connections.yml"
+    path.write_text(settings + "\norganisations:\n  bt: {bind_dn: 'cn=admin,dc=bt', password_env: P}\n")
+    with pytest.raises(EndpointError, match=message) as raised:
+        load_connections(path, {"P": "secret"})
+    assert str(path) in str(raised.value)
+
+
+def test_a_listener_that_accepts_and_never_answers_is_left_within_the_timeout() -> None:
+    with silent_listener() as uri:
+        started = time.monotonic()
+        with pytest.raises(DirectoryUnavailable, match=f"cannot reach the directory at {uri}"):
+            connect(uri, "cn=admin,dc=bt", "secret", timeout=1)
+        assert time.monotonic() - started < 3  # ldap3's default would wait 60 s here
+
+
+def test_each_provider_is_tried_once_in_order_and_the_error_names_each(tmp_path: Path) -> None:
+    tried: list[str] = []
+
+    def opener(uri, bind_dn, password, timeout):
+        tried.append(uri)
+        raise DirectoryUnavailable(f"cannot reach the directory at {uri}: refused")
+
+    endpoint = Endpoint("bt", "ldap://a", "cn=admin", "secret", ("ldap://b", "ldap://c"), 2)
+    providers = Providers(endpoint, opener)
+    for _ in range(3):  # asked again, it never loops: every provider failed in this run
+        with pytest.raises(
+            DirectoryUnavailable, match="none of the 3 directory providers answered"
+        ) as raised:
+            providers.connection()
+        assert all(uri in str(raised.value) for uri in ("ldap://a", "ldap://b", "ldap://c"))
+    assert tried == ["ldap://a", "ldap://b", "ldap://c"]
+
+
+def test_the_latest_time_wins_over_every_provider() -> None:
+    import datetime as dt
+
+    day = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    first = {"minhnv": day, "anvtt": None, "lanp": day}
+    second = {"minhnv": day + dt.timedelta(days=3), "anvtt": day, "hoanv": None}
+    assert latest([first, second]) == {
+        "minhnv": day + dt.timedelta(days=3),
+        "anvtt": day,
+        "lanp": day,
+        "hoanv": None,
+    }
+
+
+# --- against two real providers ------------------------------------------------------------------------
+
+
+def test_an_apply_while_one_provider_is_stopped_succeeds_on_the_other_and_both_agree_after_its_restart(
+    world, tmp_path: Path
+) -> None:
+    repo, org, providers = world(30)
+    first, second = providers.providers
+    first.stop()
+    directory = connections_file(tmp_path / "connections.json", providers, providers.uris, timeout=3)
+    done = subprocess.run(
+        apply(repo, tmp_path, directory), cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "applied 1 request(s)" in done.stdout
+    assert len(people(second, org)) == 30
+    first.relaunch()
+    entries = assert_identical(providers, org)
+    assert sum(1 for name in entries if name.endswith(f",ou=people,{org.base_dn}")) == 30
+    passwords = Outbox(tmp_path / "outbox").credentials(REQUEST).passwords
+    assert_applied_once(tmp_path / "audit.jsonl", tmp_path / "outbox", 30)
+    assert_every_provider_holds(providers, org, 30, passwords)
+
+
+@pytest.mark.slow
+def test_a_provider_killed_at_a_random_point_of_a_1000_account_apply(world, tmp_path: Path) -> None:
+    size = 1000
+    repo, org, providers = world(size)
+    first, _ = providers.providers
+    directory = connections_file(tmp_path / "connections.json", providers, providers.uris, timeout=5)
+    seed = int(os.environ.get("HOPTHU_KILL_SEED") or time.time_ns() % 100_000)
+    kill_at = random.Random(seed).randint(size // 10, size * 9 // 10)
+    process = subprocess.Popen(
+        apply(repo, tmp_path, directory), cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while len(people(first, org)) < kill_at and process.poll() is None:
+        assert time.monotonic() < deadline, "the apply made no progress"
+        time.sleep(0.002)
+    os.kill(first.pid, signal.SIGKILL)  # no clean shutdown: whatever it had not replicated stays on it
+    _, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, f"seed {seed} (HOPTHU_KILL_SEED): {stderr}"
+    assert "Traceback" not in stderr
+    assert f"left the directory provider {first.uri}" in stderr  # it failed over, and said so
+    first.relaunch()
+    assert_identical(providers, org)
+    passwords = Outbox(tmp_path / "outbox").credentials(REQUEST).passwords
+    assert_applied_once(tmp_path / "audit.jsonl", tmp_path / "outbox", size)
+    assert_every_provider_holds(providers, org, size, passwords)
+
+
+@pytest.mark.slow
+def test_a_provider_that_stops_answering_mid_apply_is_left_within_the_timeout(world, tmp_path: Path) -> None:
+    repo, org, providers = world(1000)
+    first, _ = providers.providers
+    directory = connections_file(tmp_path / "connections.json", providers, providers.uris, timeout=2)
+    process = subprocess.Popen(
+        apply(repo, tmp_path, directory), cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    while len(people(first, org)) < 50 and process.poll() is None:
+        time.sleep(0.002)
+    os.kill(first.pid, signal.SIGSTOP)  # it keeps the connection open and says nothing
+    stopped = time.monotonic()
+    try:
+        _, stderr = process.communicate(timeout=60)
+        took = time.monotonic() - stopped
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert process.returncode == 0, stderr
+    assert f"left the directory provider {first.uri}" in stderr and "timed out" in stderr
+    assert took < 20
+    assert_identical(providers, org)
+    assert_applied_once(tmp_path / "audit.jsonl", tmp_path / "outbox", 1000)
+
+
+def test_a_silent_first_provider_costs_one_timeout(world, tmp_path: Path) -> None:
+    repo, org, providers = world(5)
+    with silent_listener() as silent:
+        directory = connections_file(tmp_path / "c.json", providers, [silent, *providers.uris], timeout=2)
+        started = time.monotonic()
+        done = subprocess.run(
+            apply(repo, tmp_path, directory), cwd=repo, capture_output=True, text=True, timeout=60
+        )
+        took = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert took < 12
+    assert len(people(providers.first, org)) == 5
+
+
+def test_when_no_provider_answers_the_error_names_each_and_nothing_is_written(world, tmp_path: Path) -> None:
+    repo, _, providers = world(5)
+    providers.stop()
+    directory = connections_file(tmp_path / "connections.json", providers, providers.uris, timeout=2)
+    done = subprocess.run(
+        apply(repo, tmp_path, directory), cwd=repo, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "none of the 2 directory providers answered" in done.stderr
+    assert all(uri in done.stderr for uri in providers.uris)
+    assert not list(AuditLog(tmp_path / "audit.jsonl").records())
+
+
+def test_reading_every_provider_names_the_one_that_does_not_answer(world) -> None:
+    _, _, providers = world(1)
+    second = providers.providers[1]
+    second.stop()
+    endpoint = load_connections(providers.workdir / "directory.json").endpoints["binhthuan"]
+    readings = read_every_provider(endpoint, lambda conn: conn.server.name)
+    assert list(readings.values) == [providers.first.uri]
+    assert list(readings.unreachable) == [second.uri]
