@@ -30,21 +30,23 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
 
-from hopthu.audit import AuditError, line_hash
+from hopthu.audit import AuditError, AuditLog, line_hash
 from hopthu.directory import DirectoryUnavailable, dn
 from hopthu.directory.failover import Providers
 from hopthu.directory.reader import PAGED_RESULTS
 from hopthu.endpoints import EndpointError, load_connections
 from hopthu.model import Inventory
+from hopthu.passwords import Outbox
 
 T = TypeVar("T")
 
@@ -360,3 +362,96 @@ def describe_ledger(data: bytes | None) -> dict[str, Any]:
         return json.loads(data.decode("utf-8")).get("notices", {})
     except ValueError as error:
         raise StateError(f"the copy of the notice ledger is not JSON ({error})") from None
+
+
+# --- restoring the apply host's state ----------------------------------------------------------------------
+
+
+@dataclass
+class Restored:
+    """What ``restore`` found and wrote."""
+
+    records: int = 0  # audit records in the copy
+    head: str | None = None  # the copy's SEQ:HASH
+    log_written: bool = False  # (with check: would be) False: this host's log already held them all
+    credentials: list[str] = field(default_factory=list)  # requests whose credentials file was written back
+    waiting: list[str] = field(default_factory=list)  # requests whose credentials still wait for a notice
+    unconfirmed: dict[str, str] = field(default_factory=dict)  # request → number of a notice maybe sent
+    ledger_written: bool = False
+
+
+def restore(
+    store: StateStore,
+    audit_path: Path,
+    outbox: Outbox,
+    ledger_path: Path,
+    *,
+    expect_head: str | None = None,
+    check: bool = False,
+) -> Restored:
+    """Write the audit log, the credentials outbox and the notice ledger back from the directory's copy
+    (``check``: only compare). The log is written only when the one here is a beginning of the copy's,
+    and only after the whole chain verified (against ``expect_head``, an anchor kept outside both)."""
+    done = Restored()
+    lines = b"".join(batch.lines for batch in store.audit_batches())
+    records = lines.splitlines(keepends=True)
+    done.records = len(records)
+    if records:
+        last = records[-1].rstrip(b"\n")
+        done.head = f"{len(records)}:{line_hash(last)}"
+    local = audit_path.read_bytes() if audit_path.is_file() else b""
+    if not lines.startswith(local):
+        raise StateError(
+            f"{audit_path}: this log is not a beginning of the replicated copy ({done.head or 'empty'}): the "
+            "two were written by different hosts; compare them (`hopthu audit verify` on each) before "
+            "choosing one"
+        )
+    if len(local) < len(lines):
+        _write_verified(audit_path, lines, expect_head, check)
+        done.log_written = True
+    elif expect_head:
+        _check_chain(audit_path, expect_head)
+    files = store.credentials()
+    missing = [request_id for request_id in sorted(files) if not outbox.path(request_id).exists()]
+    done.credentials = missing if check else outbox.restore(files)
+    done.waiting = sorted(set(files) | set(outbox.pending()))
+    copy = store.ledger()
+    if copy is not None:
+        here = ledger_path.read_bytes() if ledger_path.is_file() else None
+        if here is not None and here != copy:
+            raise StateError(
+                f"{ledger_path}: differs from the replicated copy of the notice ledger; it was kept as it is"
+            )
+        if here is None and not check:
+            _write_file(ledger_path, copy)
+            done.ledger_written = True
+        for request_id, entry in describe_ledger(copy).items():
+            if not entry.get("sent_at"):
+                done.unconfirmed[request_id] = str(entry.get("sequence"))
+    return done
+
+
+def _write_verified(path: Path, data: bytes, expect_head: str | None, check: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(path.name + ".restore")
+    staged.write_bytes(data)
+    try:
+        _check_chain(staged, expect_head)
+        if not check:
+            os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _check_chain(path: Path, expect_head: str | None) -> None:
+    problems = [p for p in AuditLog(path).verify(expect_head) if p.severity == "error"]
+    if problems:
+        shown = "; ".join(str(problem) for problem in problems[:5])
+        raise StateError(f"the replicated copy of the audit log does not verify: {shown}")
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(path.name + ".restore")
+    staged.write_bytes(data)
+    os.replace(staged, path)

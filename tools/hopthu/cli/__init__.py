@@ -34,6 +34,7 @@ COMMANDS = {
     "directory": "directory:directory",
     "usage": "usage:usage",
     "report": "report:report",
+    "state": "state:state",
 }
 
 
