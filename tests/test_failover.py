@@ -300,3 +300,42 @@ def test_reading_every_provider_names_the_one_that_does_not_answer(world) -> Non
     readings = read_every_provider(endpoint, lambda conn: conn.server.name)
     assert list(readings.values) == [providers.first.uri]
     assert list(readings.unreachable) == [second.uri]
+
+
+def test_drift_reports_what_the_providers_hold_differently_and_a_provider_that_does_not_answer(
+    world, tmp_path: Path
+) -> None:
+    """Two servers listed as the providers of one organisation that do not replicate each other (the
+    second a lone slapd with the same secrets): an account only one holds, a title changed on one, and
+    the second stopped, each reported by the comparison ``hopthu drift`` makes."""
+    from hopthu.directory.server import LocalDirectory
+    from hopthu.drift import provider_differences
+
+    _, org, providers = world(1)
+    lone = LocalDirectory.start(
+        tmp_path / "lone", [org], fresh=True, secrets_dir=providers.workdir / "secrets"
+    )
+    try:
+        conn = providers.connect(org)
+        try:
+            person = f"uid=motmot,ou=people,{org.base_dn}"
+            assert conn.add(person, ["inetOrgPerson"], {"uid": "motmot", "cn": "Một", "sn": "Một"}), (
+                conn.result
+            )
+        finally:
+            conn.unbind()
+        directory = connections_file(
+            tmp_path / "c.json", providers, [providers.first.uri, lone.uri], timeout=2
+        )
+        endpoint = load_connections(directory).endpoints["binhthuan"]
+        found = provider_differences(org, endpoint, settle=0.2)
+        assert [(d.uid, d.aspect, d.expected, d.actual, d.provider) for d in found] == [
+            ("motmot", "provider", ("present",), ("absent",), lone.uri)
+        ]
+        assert "providers differ" in found[0].describe() and lone.uri in found[0].describe()
+        lone.stop()
+        (unreachable,) = provider_differences(org, endpoint, settle=0.2)
+        assert unreachable.attribute == "unreachable" and unreachable.provider == lone.uri
+        assert "does not answer" in unreachable.describe()
+    finally:
+        lone.stop()
