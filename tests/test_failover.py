@@ -339,3 +339,58 @@ def test_drift_reports_what_the_providers_hold_differently_and_a_provider_that_d
         assert "does not answer" in unreachable.describe()
     finally:
         lone.stop()
+
+
+def test_the_usage_review_takes_each_accounts_latest_login_over_every_provider(world, tmp_path: Path) -> None:
+    """A login recorded (lastbind's authTimestamp) on one provider only — the second a lone slapd here,
+    as a provider cut off is until it is back — counts: listed with both providers the account is
+    active; with the first only it was never used."""
+    import json
+
+    from hopthu.directory.server import LocalDirectory
+
+    repo, org, providers = world(1)
+    lone = LocalDirectory.start(
+        tmp_path / "lone", [org], fresh=True, secrets_dir=providers.workdir / "secrets"
+    )
+    try:
+        person = f"uid=motmot,ou=people,{org.base_dn}"
+        for server in (providers.first, lone):
+            conn = server.connect(org)
+            try:
+                attributes = {"uid": "motmot", "cn": "Một", "sn": "Một", "departmentNumber": "bdt"}
+                attributes["userPassword"] = "Dang-nhap-2468x"
+                assert conn.add(person, ["inetOrgPerson", "hopthuAccount"], attributes), conn.result
+            finally:
+                conn.unbind()
+        connect(lone.uri, person, "Dang-nhap-2468x", timeout=5).unbind()  # a login on the lone one only
+
+        def usage(uris: list[str]) -> dict:
+            info = json.loads((providers.workdir / "plan-directory.json").read_text())
+            info["uris"] = uris
+            plan = tmp_path / "plan.json"
+            plan.write_text(json.dumps(info))
+            done = subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "hopthu"),
+                    "usage",
+                    "--org",
+                    "binhthuan",
+                    "--format",
+                    "json",
+                    "--directory",
+                    str(plan),
+                ],
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+            return {row["uid"]: row for row in json.loads(done.stdout)}
+
+        assert usage([providers.first.uri])["motmot"]["last_login"] is None
+        both = usage([providers.first.uri, lone.uri])["motmot"]
+        assert both["last_login"] is not None and both["state"] == "active"
+    finally:
+        lone.stop()
