@@ -35,7 +35,9 @@ ORG, UNIT = "binhthuan", "bdt"
 def people(server: LocalDirectory, org) -> int:
     conn = server.connect(org)
     try:
-        return len(paged_search(conn, f"ou=people,{org.base_dn}", ldap3.LEVEL, "(uid=*)", ("1.1",)))
+        return sum(
+            1 for _ in paged_search(conn, f"ou=people,{org.base_dn}", ldap3.LEVEL, "(uid=*)", ("1.1",))
+        )
     finally:
         conn.unbind()
 
