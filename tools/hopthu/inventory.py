@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     "place": "",
     "issuer": "",
     "issuer_abbrev": "CNTT",
+    "notice_retention_years": 10,
+    "letter_required": False,
 }
 _RDN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*=[^,=+\\\"<>;#\s][^,=+\\\"<>;]*$")
 
@@ -365,4 +367,7 @@ def _organisation(raw: dict[str, Any], default_policy: PasswordPolicy) -> Organi
         signer_name=raw.get("signer", {}).get("name", ""),
         signer_title=raw.get("signer", {}).get("title", ""),
         archive_dir=raw.get("archive_dir"),
+        notice_retention_years=values["notice_retention_years"],
+        letter_required=values["letter_required"],
+        letter_trust=raw.get("letter_trust"),
     )

@@ -744,7 +744,11 @@ def _build_request(item: CheckedFile) -> Request:
         unit=data["unit"],
         kind=kind,
         document=Document(
-            number=document["number"], date=dt.date.fromisoformat(document["date"]), signer=document["signer"]
+            number=document["number"],
+            date=dt.date.fromisoformat(document["date"]),
+            signer=document["signer"],
+            file=document.get("file"),
+            sha256=document["sha256"].lower() if "sha256" in document else None,
         ),
         requester=Requester(
             name=requester["name"],
