@@ -11,6 +11,8 @@ A request is one file ``requests/<org>/<unit>/<year>/<id>.yaml``. Checks, in ord
    file name = id, the requester is one the inventory lists for the unit, known application groups;
 4. usernames: every ``create`` account has one (``hopthu assign`` writes it) that the org's naming rule
    admits, that is not reserved and that no other request gives; the same person is not asked for twice;
+   the signed letter (``document.file``) is a PDF signed by ``document.signer``, intact, whole and
+   trusted (``hopthu.letters``);
 5. across files: ids are unique, and so are the usernames ``create`` requests give.
 
 Checks 3–5 run on every part of a file the schema accepted, so one run reports every problem. Cross-file
@@ -36,6 +38,7 @@ from typing import Any
 from hopthu.findings import Finding, field_name, schema_problems, schema_validator, sort_findings
 from hopthu.given import scan
 from hopthu.inventory import SCHEMA_DIR
+from hopthu.letters import check_letter
 from hopthu.model import (
     Account,
     AccountChange,
@@ -102,9 +105,9 @@ class CheckedFile:
     # Top-level fields and ("accounts", i) items that break the schema: checks needing them are skipped.
     damaged: set[FieldPath] = field(default_factory=set)
 
-    def add(self, where: FieldPath, message: str, rule: str) -> None:
+    def add(self, where: FieldPath, message: str, rule: str, severity: str = "error") -> None:
         line, col = self.document.locate(where) if self.document else (1, 1)
-        self.findings.append(Finding(self.shown, line, col, message, rule, field=field_name(where)))
+        self.findings.append(Finding(self.shown, line, col, message, rule, severity, field_name(where)))
 
     def intact(self, *parts: FieldPath) -> bool:
         """True when the file was parsed as a mapping and none of ``parts`` breaks the schema."""
@@ -249,6 +252,7 @@ def check_file(path: Path, inventory: Inventory) -> CheckedFile:
     if org is not None:
         _check_requester(item, org)
         _check_accounts(item, org)
+        _check_letter(item, org, inventory)
     if not item.damaged and not any(f.rule == "date-invalid" for f in item.findings):
         item.request = _build_request(item)
     return item
@@ -387,6 +391,16 @@ def _check_requester(item: CheckedFile, org: Organisation) -> None:
             "may ask for accounts; ask IT to add the requester to the inventory",
             "requester-unknown",
         )
+
+
+def _check_letter(item: CheckedFile, org: Organisation, inventory: Inventory) -> None:
+    """The signed letter the request points to (``hopthu.letters``), or its absence."""
+    if not item.intact(("document",)):
+        return
+    root = Path(os.path.abspath(inventory.path)).parent if inventory.path else Path.cwd()
+    for problem in check_letter(item.path, item.data["document"], org, root):
+        where: FieldPath = ("document", problem.field) if problem.field else ("document",)
+        item.add(where, f"{field_name(where)}: {problem.message}", problem.rule, problem.severity)
 
 
 def _check_accounts(item: CheckedFile, org: Organisation) -> None:
