@@ -72,6 +72,7 @@ class DeliveryResult:
     recipient: str | None = None
     number: str | None = None
     detail: str = ""
+    signed_by: str | None = None  # the signer certificate's name; None: sent unsigned
 
 
 class NoticeError(Exception):
@@ -423,8 +424,9 @@ def _deliver_one(
     ledger.save()
     if in_outbox:
         outbox.remove(request_id)  # the notice was the only place the passwords were to go
-    signed = f"signed by {rendered.signed_by}" if rendered.signed_by else "unsigned"
-    return DeliveryResult(request_id, "sent", unit.mailbox, data.number, detail=f"{message_id} ({signed})")
+    return DeliveryResult(
+        request_id, "sent", unit.mailbox, data.number, detail=message_id, signed_by=rendered.signed_by
+    )
 
 
 def _signed(rendered: RenderedNotice, data: NoticeData, signers: SignerPool | None) -> RenderedNotice:

@@ -192,3 +192,67 @@ def _write_atomically(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+# --- integrity and the register (pure) ------------------------------------------------------------------
+
+# The register of outgoing documents (sổ đăng ký văn bản đi), as an office keeps it, one row per notice.
+REGISTER_HEADINGS = (
+    "Số, ký hiệu văn bản",
+    "Ngày văn bản",
+    "Trích yếu nội dung",
+    "Nơi nhận",
+    "Mã yêu cầu",
+    "Thời gian gửi",
+    "Message-ID",
+    "Ký số bởi",
+    "SHA-256",
+    "Lưu đến ngày",
+    "Tệp",
+)
+
+
+def recorded_hashes(audit_records: Iterator[dict]) -> dict[str, str]:
+    """The kept file → its SHA-256, as the audit log's ``send-notice`` records say (the last one counts)."""
+    hashes: dict[str, str] = {}
+    for record in audit_records:
+        if record.get("op") != SEND_OP or record.get("result") != "ok":
+            continue
+        after = record.get("after") or {}
+        files, digests = after.get("record") or [], after.get("sha256") or []
+        if files and digests:
+            hashes[files[0]] = digests[0]
+    return hashes
+
+
+def integrity_problem(record: NoticeRecord, pdf: bytes, hashes: dict[str, str]) -> str | None:
+    """Why the kept PDF is not the one that was sent, or None: its hash must be the record's and the audit
+    log's (the log's hash chain is what makes a swapped file and record show)."""
+    digest = sha256_of(pdf)
+    if digest != record.sha256:
+        return (
+            f"{record.file}: the PDF's SHA-256 is {digest}, its record says {record.sha256}: the file changed"
+        )
+    logged = hashes.get(record.file)
+    if logged is None:
+        return f"{record.file}: the audit log has no send-notice record of it"
+    if logged != digest:
+        return f"{record.file}: the audit log records SHA-256 {logged}, the PDF has {digest}"
+    return None
+
+
+def register_row(record: NoticeRecord) -> list[str]:
+    issued = dt.date.fromisoformat(record.issued)
+    return [
+        record.number,
+        issued.strftime("%d/%m/%Y"),
+        record.subject,
+        "; ".join([record.recipient, *record.copies]),
+        record.request,
+        record.sent_at or "",
+        record.message_id,
+        record.signed_by or "(không ký số)",
+        record.sha256,
+        dt.date.fromisoformat(record.keep_until).strftime("%d/%m/%Y"),
+        record.file,
+    ]
