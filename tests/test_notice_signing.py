@@ -243,3 +243,96 @@ def test_a_configured_but_unreachable_timestamp_server_stops_the_notice(tmp_path
     assert result.status == "failed"
     assert f"timestamp server {url} did not answer" in result.detail, result.detail
     assert smtp_server.received == [] and list(sent.store.records()) == []
+
+
+# --- a PKCS#11 token (SoftHSM2 stands in for the USB tokens agencies are issued) -------------------------
+
+SOFTHSM = Path("/usr/lib/softhsm/libsofthsm2.so")
+TOKEN_PIN = "token-pin-4821"
+
+
+@pytest.fixture(scope="module")
+def token(tmp_path_factory, pki):
+    """A SoftHSM2 token holding the organisation's key and certificate, and the issuing CA's."""
+    if not (SOFTHSM.exists() and shutil.which("softhsm2-util")):
+        pytest.skip("softhsm2 is not installed: scripts/install-system-packages")
+    import pkcs11
+    from cryptography.hazmat.primitives import serialization
+    from pkcs11 import Attribute, CertificateType, ObjectClass
+
+    folder = tmp_path_factory.mktemp("softhsm")
+    (folder / "tokens").mkdir()
+    conf = folder / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {folder / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SOFTHSM2_CONF", str(conf))
+    util = ["softhsm2-util", "--pin", TOKEN_PIN]
+    subprocess.run(
+        [*util, "--init-token", "--free", "--label", "hopthu-test", "--so-pin", "so-5678"],
+        check=True,
+        capture_output=True,
+    )
+    signer = pki.ca.issue(ORG_NAME, ORG_NAME)
+    (folder / "key.pem").write_bytes(signer.key_pem())
+    subprocess.run(
+        [
+            *util,
+            "--import",
+            str(folder / "key.pem"),
+            "--token",
+            "hopthu-test",
+            "--label",
+            "notices",
+            "--id",
+            "01",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (folder / "key.pem").unlink()
+    with (
+        pkcs11.lib(str(SOFTHSM))
+        .get_token(token_label="hopthu-test")
+        .open(rw=True, user_pin=TOKEN_PIN) as session
+    ):
+        for label, cert, key_id in (
+            ("notices", signer.cert, b"\x01"),
+            ("sub-ca", pki.ca.intermediate.cert, b"\x02"),
+        ):
+            session.create_object(
+                {
+                    Attribute.CLASS: ObjectClass.CERTIFICATE,
+                    Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
+                    Attribute.TOKEN: True,
+                    Attribute.LABEL: label,
+                    Attribute.ID: key_id,
+                    Attribute.SUBJECT: cert.subject.public_bytes(),
+                    Attribute.VALUE: cert.public_bytes(serialization.Encoding.DER),
+                }
+            )
+    yield {"module": str(SOFTHSM), "token_label": "hopthu-test", "key_label": "notices"}
+    patch.undo()
+
+
+def test_a_notice_is_signed_on_a_pkcs11_token(tmp_path, smtp_server, pki, token):
+    signing = parse_signing(
+        {"cantho": {"pkcs11": token}}, "test", env={"HOPTHU_SIGNING_PIN_CANTHO": TOKEN_PIN}
+    )
+    sent = send_signed(tmp_path, smtp_server, signing)
+    assert sent.results[0].status == "sent", sent.results[0].detail
+    (signature,) = check_signatures(sent.pdf, load_trust_roots(pki.ca.folder / "root.pem"))
+    assert signature.trusted and signature.whole and signature.signer_name == ORG_NAME
+
+
+def test_a_wrong_pin_is_refused_by_the_token_and_never_shown(tmp_path, smtp_server, token):
+    signing = parse_signing({"cantho": {"pkcs11": token}}, "test", env={"HOPTHU_SIGNING_PIN_CANTHO": "0000"})
+    sent = send_signed(tmp_path, smtp_server, signing)
+    (result,) = sent.results
+    assert (
+        result.status == "failed"
+        and "refused the PIN" in result.detail
+        and "$HOPTHU_SIGNING_PIN_CANTHO" in result.detail
+    )
+    assert "0000" not in result.detail and smtp_server.received == []
