@@ -3,7 +3,9 @@
 - a newly created person binds with the one-time password from the notice, and must change it first;
 - a locked (khóa) person cannot bind, even with the right password;
 - a message sent to the new address is read over IMAP with the one-time password;
-- after `hopthu notify`, the unit's official mailbox holds the result notice with its PDF.
+- after `hopthu notify`, the unit's official mailbox holds the result notice with its PDF;
+- that PDF is signed with the organisation's (demo) certificate, the kept record is byte for byte the one
+  received, and poppler's pdfsig, a validator independent of hopthu's, says so.
 
 Passwords are taken from the credentials outbox into memory only; nothing here prints one.
 """
@@ -24,7 +26,9 @@ from pathlib import Path
 
 import ldap3
 
+from hopthu.audit import default_log_path
 from hopthu.endpoints import load_endpoints
+from hopthu.notices.records import RecordsStore, default_records_dir
 from hopthu.passwords import Outbox
 
 PERSON = ("binhthuan", "2025-03-03-bdt-cap-moi", "minhnv", "minhnv@bdt.binhthuan.gov.vn")
@@ -72,6 +76,27 @@ def wait_for_subject(imap_port: int, address: str, secret: str, needle: str) -> 
         time.sleep(0.3)
 
 
+PDFSIG_LINES = (
+    "Signer Certificate Common Name",
+    "Signing Time",
+    "Signature Type",
+    "Total document signed",
+    "Signature Validation",
+    "Certificate Validation",
+)
+
+
+def pdfsig_verdict(pdf: Path, nss: Path) -> tuple[bool, list[str]]:
+    """poppler's pdfsig on ``pdf``, trusting the CA in the NSS database ``nss``: (valid and trusted, the
+    lines worth showing)."""
+    done = subprocess.run(["pdfsig", "-nssdir", f"sql:{nss}", str(pdf)], capture_output=True, text=True)
+    lines = [
+        line.strip(" -") for line in done.stdout.splitlines() if line.strip(" -").startswith(PDFSIG_LINES)
+    ]
+    ok = "Signature is Valid." in done.stdout and "Certificate is Trusted." in done.stdout
+    return ok, lines
+
+
 def main() -> None:
     directory = Path(os.environ["HOPTHU_DIRECTORY"])
     endpoint = load_endpoints(directory)["binhthuan"]
@@ -116,6 +141,24 @@ def main() -> None:
         attachments = [part.get_filename() for part in notice.iter_attachments()]
         print(f"      - {notice['Subject']}  [{', '.join(filter(None, attachments))}]")
     say(not Outbox(os.environ["HOPTHU_OUTBOX"]).pending(), "the outbox is empty: passwords were delivered")
+
+    store = RecordsStore(default_records_dir(default_log_path()))
+    (record,) = store.find(box_request)
+    received = next(
+        part.get_content()
+        for notice in notices
+        for part in notice.iter_attachments()
+        if notice["X-Hopthu-Request"] == box_request
+    )
+    say(
+        store.pdf(record) == received,
+        f"the kept record {store.root / record.file} is the PDF received, byte for byte",
+    )
+    if os.environ.get("HOPTHU_DEMO_NSS"):
+        ok, lines = pdfsig_verdict(store.root / record.file, Path(os.environ["HOPTHU_DEMO_NSS"]))
+        say(ok, f"pdfsig (poppler) on {record.number}, trusting the demo CA:")
+        for line in lines:
+            print(f"      {line}")
 
 
 if __name__ == "__main__":
