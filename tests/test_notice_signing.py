@@ -336,3 +336,76 @@ def test_a_wrong_pin_is_refused_by_the_token_and_never_shown(tmp_path, smtp_serv
         and "$HOPTHU_SIGNING_PIN_CANTHO" in result.detail
     )
     assert "0000" not in result.detail and smtp_server.received == []
+
+
+# --- the records store's commands --------------------------------------------------------------------
+
+
+def notices_cli(sent: Sent, *args: str):
+    from click.testing import CliRunner
+
+    from hopthu.cli import main
+
+    common = ["--records", str(sent.store.root), "--audit-log", str(sent.log)]
+    return CliRunner().invoke(main, ["notices", *args[:1], *common, *args[1:]])
+
+
+def test_notices_show_and_export_give_the_notice_back_as_sent(tmp_path, smtp_server, pki):
+    import csv
+    import zipfile
+
+    sent = send_signed(tmp_path, smtp_server, settings_for(pki))
+    (record,) = sent.store.find(CREATE_ID)
+    shown = notices_cli(sent, "show", "01/TB-STTTT", "--pdf", str(tmp_path / "copy.pdf"))
+    assert shown.exit_code == 0, shown.output
+    assert CREATE_ID in shown.output and "bdt@cantho.gov.vn" in shown.output and ORG_NAME in shown.output
+    assert (tmp_path / "copy.pdf").read_bytes() == sent.pdf
+
+    exported = notices_cli(sent, "export", "--year", str(record.year), "-o", str(tmp_path / "hoso.zip"))
+    assert exported.exit_code == 0, exported.output
+    with zipfile.ZipFile(tmp_path / "hoso.zip") as archive:
+        assert archive.read(record.file) == sent.pdf
+        register = archive.read(f"so-dang-ky-van-ban-di-{record.year}.csv").decode("utf-8-sig")
+    header, row = list(csv.reader(io.StringIO(register)))
+    assert header[:3] == ["Số, ký hiệu văn bản", "Ngày văn bản", "Trích yếu nội dung"]
+    assert row[0] == "01/TB-STTTT" and row[4] == CREATE_ID and row[8] == record.sha256
+
+
+def test_a_kept_pdf_that_changed_is_named_and_not_exported(tmp_path, smtp_server, pki):
+    sent = send_signed(tmp_path, smtp_server, settings_for(pki))
+    (record,) = sent.store.find(CREATE_ID)
+    kept = sent.store.root / record.file
+    kept.write_bytes(kept.read_bytes() + b"\n% appended\n")
+    shown = notices_cli(sent, "show", CREATE_ID)
+    assert shown.exit_code == 1 and "the file changed" in shown.output and "Traceback" not in shown.output
+    exported = notices_cli(sent, "export", "--year", str(record.year), "-o", str(tmp_path / "hoso.zip"))
+    assert exported.exit_code == 1 and "not exported" in exported.output
+    assert not (tmp_path / "hoso.zip").exists()
+
+
+def test_a_bad_signing_file_is_one_clear_line(tmp_path):
+    from click.testing import CliRunner
+
+    from hopthu.cli import main
+
+    (tmp_path / "signing.yml").write_text("organisations:\n  binhthuan: {pkcs12: /nowhere.p12, pkcs11: {}}\n")
+    result = CliRunner().invoke(
+        main,
+        [
+            "-i",
+            str(Path(__file__).resolve().parents[1] / "inventory"),
+            "notify",
+            "--smtp-host",
+            "127.0.0.1",
+            "--sender",
+            SENDER,
+            "--signing",
+            str(tmp_path / "signing.yml"),
+            "--outbox",
+            str(tmp_path / "outbox"),
+            "--audit-log",
+            str(tmp_path / "audit.jsonl"),
+        ],
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "organisations.binhthuan: give either pkcs12 (a file) or pkcs11 (a token)" in result.output
