@@ -233,3 +233,34 @@ def test_checking_a_letter_costs_milliseconds_once_pyhanko_is_loaded(repo, pki):
         assert letter_findings() == []
     per_run = (time.perf_counter() - start) / 5
     assert per_run < 1.0, f"validate of one request with its letter took {per_run:.2f} s"
+
+
+def test_a_missing_letter_stops_neither_the_apply_nor_the_import(repo, tmp_path):
+    """The apply stops on errors, not on the warning; the import writes the request, and the letter is
+    committed beside it afterwards (even where letters are required)."""
+    from annexes import csv_file
+    from hopthu.pipeline import load
+
+    assert letter_findings()[0]["severity"] == "warning"
+    loaded = load(Path("inventory"), [Path(REQUEST)])
+    assert [request.id for request in loaded.requests] == ["2025-03-03-bdt-cap-moi"]
+
+    inventory = Path(INVENTORY)
+    text = inventory.read_text(encoding="utf-8")
+    inventory.write_text(
+        text.replace("letter_trust:", "letter_required: true\n    letter_trust:", 1), encoding="utf-8"
+    )
+    annex = csv_file(
+        tmp_path / "ds.csv", [["STT", "Họ và tên", "Phòng ban"], ["1", "Lê Văn Tám", "Văn phòng"]]
+    )
+    options = ["--org", "binhthuan", "--unit", "bdt", "--kind", "create", "--document-number", "1/X"]
+    options += [
+        "--document-date",
+        "2025-04-03",
+        "--signer",
+        SIGNER,
+        "--requester-email",
+        "letm@bdt.binhthuan.gov.vn",
+    ]
+    result = CliRunner().invoke(main, ["import", str(annex), *options])
+    assert result.exit_code == 0, result.output

@@ -167,6 +167,7 @@ def load_requests(
     *,
     repo_root: Path | None = None,
     cross_check: bool = True,
+    letters: bool = True,
 ) -> tuple[list[Request], list[Finding]]:
     """Check the request files in ``paths`` (files or directories).
 
@@ -174,8 +175,12 @@ def load_requests(
     of every file. ``repo_root`` (default: the working directory) is where ``requests/`` lives.
     ``cross_check=False`` leaves the repository's other request files out of the id and username checks
     (the apply stage, which runs after the merge request's full validation, reads only pending files).
+    ``letters=False`` leaves the signed letters unchecked (``hopthu notify`` reads every request file, all
+    of them validated when they were merged).
     """
-    checked = check_files(request_files(paths), inventory, repo_root=repo_root, cross_check=cross_check)
+    checked = check_files(
+        request_files(paths), inventory, repo_root=repo_root, cross_check=cross_check, letters=letters
+    )
     findings = [finding for item in checked for finding in item.findings]
     requests = [
         item.request
@@ -190,22 +195,37 @@ def sort_requests(requests: Iterable[Request]) -> list[Request]:
 
 
 def check_files(
-    files: Sequence[Path], inventory: Inventory, *, repo_root: Path | None = None, cross_check: bool = True
+    files: Sequence[Path],
+    inventory: Inventory,
+    *,
+    repo_root: Path | None = None,
+    cross_check: bool = True,
+    letters: bool = True,
 ) -> list[CheckedFile]:
     """Check ``files``; the other request files under ``<repo_root>/requests`` take part in the cross-file
     checks (ids, usernames) but their own problems are not reported."""
-    return check_tree(files, inventory, repo_root=repo_root, cross_check=cross_check)[0]
+    return check_tree(files, inventory, repo_root=repo_root, cross_check=cross_check, letters=letters)[0]
 
 
 def check_tree(
-    files: Sequence[Path], inventory: Inventory, *, repo_root: Path | None = None, cross_check: bool = True
+    files: Sequence[Path],
+    inventory: Inventory,
+    *,
+    repo_root: Path | None = None,
+    cross_check: bool = True,
+    letters: bool = True,
 ) -> tuple[list[CheckedFile], list[CheckedFile]]:
-    """Like ``check_files``, also returning the other request files of the repository, checked."""
-    checked = [check_file(path, inventory) for path in files]
+    """Like ``check_files``, also returning the other request files of the repository, checked (their
+    letters not: only what they give takes part)."""
+    checked = [check_file(path, inventory, letters=letters) for path in files]
     root = (repo_root or Path.cwd()) / REQUESTS_DIR
     mine = {os.path.abspath(path) for path in files}
     others = (
-        [check_file(p, inventory) for p in request_files([root]) if os.path.abspath(p) not in mine]
+        [
+            check_file(p, inventory, letters=False)
+            for p in request_files([root])
+            if os.path.abspath(p) not in mine
+        ]
         if cross_check and root.is_dir()
         else []
     )
@@ -213,8 +233,8 @@ def check_tree(
     return checked, others
 
 
-def check_file(path: Path, inventory: Inventory) -> CheckedFile:
-    """Every check that needs only this file and the inventory."""
+def check_file(path: Path, inventory: Inventory, *, letters: bool = True) -> CheckedFile:
+    """Every check that needs only this file and the inventory (and, with ``letters``, its signed letter)."""
     item = CheckedFile(path, shown_path(path))
     try:
         text = read_text(path)
@@ -252,7 +272,8 @@ def check_file(path: Path, inventory: Inventory) -> CheckedFile:
     if org is not None:
         _check_requester(item, org)
         _check_accounts(item, org)
-        _check_letter(item, org, inventory)
+        if letters:
+            _check_letter(item, org, inventory)
     if not item.damaged and not any(f.rule == "date-invalid" for f in item.findings):
         item.request = _build_request(item)
     return item
@@ -603,7 +624,7 @@ def read_known(path: Path, inventory: Inventory) -> Known:
         text = None
     given = scan(text) if text is not None else None
     if given is None:
-        return known_by(check_file(path, inventory))
+        return known_by(check_file(path, inventory, letters=False))
     usernames = [(("accounts", index), username) for index, username in given.usernames]
     return Known(path, given.id, given.org, usernames)
 

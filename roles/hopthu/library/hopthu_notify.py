@@ -151,7 +151,7 @@ class NotifyModule(HopthuModule):
         p = self.params
         inventory = load_inventory(self.inventory_path)
         # Files with errors are left out: their notices wait until validation passes (as `hopthu notify`).
-        requests, _ = load_requests(self.request_paths, inventory, repo_root=self.repo_root)
+        requests, _ = load_requests(self.request_paths, inventory, repo_root=self.repo_root, letters=False)
         outbox = Outbox(p["outbox"])
         ledger_file = Path(p["ledger"]) if p["ledger"] else ledger_path_for(outbox.root)
         try:

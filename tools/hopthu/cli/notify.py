@@ -240,7 +240,9 @@ def _org_templates(repo_root: Path) -> Path | None:
 
 def _requests(directory: Path, inventory: Inventory) -> dict[str, Request]:
     try:
-        requests, _ = load_requests([directory], inventory, repo_root=directory.resolve().parent)
+        requests, _ = load_requests(
+            [directory], inventory, repo_root=directory.resolve().parent, letters=False
+        )
     except GitError as error:
         raise click.ClickException(str(error)) from None
     # Files with errors are left out here; their notices wait (and say so) until 'hopthu validate' passes.

@@ -201,10 +201,8 @@ def _pkcs11_signer(key: Pkcs11Key, stack: contextlib.ExitStack):
         raise SigningKeyError(
             f"the {key.describe()} is locked after wrong PINs: unlock it with its SO PIN"
         ) from None
-    except (p11_errors.PKCS11Error, OSError, RuntimeError) as error:
-        raise SigningKeyError(f"cannot open the {key.describe()}: {type(error).__name__} {error}") from None
-    except Exception as error:  # pyHanko's own PKCS11Error: no token with that label
-        raise SigningKeyError(f"cannot open the {key.describe()}: {error}") from None
+    except (p11_errors.PKCS11Error, OSError, RuntimeError) as error:  # no token with that label, too
+        raise SigningKeyError(f"cannot open the {key.describe()}: {error or type(error).__name__}") from None
     stack.callback(session.close)
     signer = PKCS11Signer(
         session,
@@ -214,7 +212,7 @@ def _pkcs11_signer(key: Pkcs11Key, stack: contextlib.ExitStack):
     )
     try:
         signer.signing_cert  # noqa: B018 - loads the certificate now: a wrong label fails here, not mid-send
-    except Exception as error:
+    except Exception as error:  # python-pkcs11's and pyHanko's errors alike: the label names nothing usable
         raise SigningKeyError(f"the {key.describe()} has no usable certificate and key: {error}") from None
     return signer
 
