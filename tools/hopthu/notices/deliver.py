@@ -391,7 +391,7 @@ def _deliver_one(
     ledger.save()  # the number is given before the send, so a retry sends the same number
     message = build_message(rendered, sender=settings.sender, recipient=unit.mailbox, copies=copies)
     kept = None
-    if records is not None:  # kept as it is about to go, so that no sent notice is without its record
+    if records is not None:  # kept as it is about to go: no sent notice is without its record
         kept = records.stage(
             request=request.id,
             org=org.code,
@@ -413,7 +413,7 @@ def _deliver_one(
     try:
         if records is not None and kept is not None:
             kept = records.mark_sent(kept, now)
-            if audit is not None:
+            if audit is not None:  # the PDF's hash in the hash chain: the log vouches for the store
                 audit.append([audit_record(request, kept)])
     except (RecordsError, AuditError, OSError) as error:
         raise NoticeError(
