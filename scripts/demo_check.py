@@ -143,15 +143,20 @@ def main() -> None:
     say(not Outbox(os.environ["HOPTHU_OUTBOX"]).pending(), "the outbox is empty: passwords were delivered")
 
     store = RecordsStore(default_records_dir(default_log_path()))
-    (record,) = store.find(box_request)
-    received = next(
+    kept = store.find(box_request)
+    received = [
         part.get_content()
         for notice in notices
-        for part in notice.iter_attachments()
         if notice["X-Hopthu-Request"] == box_request
-    )
+        for part in notice.iter_attachments()
+    ]
     say(
-        store.pdf(record) == received,
+        len(kept) == 1 and bool(received),
+        f"the notice of {box_request} is in the records store and the inbox",
+    )
+    record = kept[0]
+    say(
+        store.pdf(record) == received[0],
         f"the kept record {store.root / record.file} is the PDF received, byte for byte",
     )
     if os.environ.get("HOPTHU_DEMO_NSS"):
