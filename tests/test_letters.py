@@ -264,3 +264,26 @@ def test_a_missing_letter_stops_neither_the_apply_nor_the_import(repo, tmp_path)
     ]
     result = CliRunner().invoke(main, ["import", str(annex), *options])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbled", "no xref"])
+def test_a_damaged_letter_is_a_finding_never_a_traceback(repo, pki, damage):
+    import random
+
+    letter = pki["letter"]
+    if damage == "truncated":
+        broken = letter[: len(letter) // 2]
+    elif damage == "garbled":  # bytes changed all over, compressed streams included
+        randomly = random.Random(1)
+        data = bytearray(letter)
+        for _ in range(20):
+            data[randomly.randrange(len(data))] = randomly.randrange(256)
+        broken = bytes(data)
+    else:
+        broken = letter.replace(b"startxref", b"startxrex")
+    point_to_letter(broken)
+    result = CliRunner().invoke(main, ["validate", "--format", "json", REQUEST])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert any(
+        f["rule"].startswith("letter-") and f["severity"] == "error" for f in json.loads(result.stdout)
+    )

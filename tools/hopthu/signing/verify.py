@@ -77,7 +77,6 @@ def load_trust_roots(path: Path) -> list:  # asn1crypto certificates
 def check_signatures(pdf: bytes, roots: Sequence) -> list[SignatureCheck]:
     """Every signature of ``pdf``, in the order they were made; ``PdfUnreadable`` for a file that is not
     a PDF (or a damaged one)."""
-    from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # its warnings are our findings
@@ -85,7 +84,7 @@ def check_signatures(pdf: bytes, roots: Sequence) -> list[SignatureCheck]:
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         signatures = list(reader.embedded_signatures)
-    except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+    except Exception as error:  # untrusted bytes: zlib, PDF syntax, xref… any of them means "not readable"
         raise PdfUnreadable(str(error) or type(error).__name__) from None
     return [_check_one(signature, roots) for signature in signatures]
 
@@ -95,15 +94,16 @@ def _check_one(signature, roots: Sequence) -> SignatureCheck:
     from pyhanko.sign.validation import SignatureCoverageLevel, validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
-    name = str(signature.field_name)
-    signed_at = _signing_time(signature)
-    context = ValidationContext(
-        trust_roots=list(roots),
-        allow_fetching=False,
-        revocation_mode="soft-fail",
-        moment=signed_at,
-    )
+    name, signed_at = "?", None
     try:
+        name = str(signature.field_name)
+        signed_at = _signing_time(signature)
+        context = ValidationContext(
+            trust_roots=list(roots),
+            allow_fetching=False,
+            revocation_mode="soft-fail",
+            moment=signed_at,
+        )
         status = validate_pdf_signature(signature, context)
     except Exception as error:  # a signature pyHanko cannot even parse: neither intact nor trusted
         return SignatureCheck(name, None, None, False, False, False, False, signed_at, False, str(error))
