@@ -383,6 +383,18 @@ def test_a_kept_pdf_that_changed_is_named_and_not_exported(tmp_path, smtp_server
     assert not (tmp_path / "hoso.zip").exists()
 
 
+def test_a_notice_past_its_retention_period_is_listed_and_kept(tmp_path, smtp_server, pki):
+    sent = send_signed(tmp_path, smtp_server, settings_for(pki))
+    (record,) = sent.store.find(CREATE_ID)
+    assert record.keep_until == "2036-12-31"  # make_org keeps notices 10 years after 2026's end
+    still_kept = notices_cli(sent, "expired", "--on", "2036-12-31")
+    assert still_kept.exit_code == 0 and CREATE_ID not in still_kept.output
+    assert "0 notice(s) past their retention period" in still_kept.output
+    due = notices_cli(sent, "expired", "--on", "2037-01-01")
+    assert due.exit_code == 0 and f"2036-12-31  01/TB-STTTT  {CREATE_ID}" in due.output
+    assert (sent.store.root / record.file).read_bytes() == sent.pdf  # listed, never deleted
+
+
 def test_a_bad_signing_file_is_one_clear_line(tmp_path):
     from click.testing import CliRunner
 

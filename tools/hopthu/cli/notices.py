@@ -22,6 +22,7 @@ from hopthu.notices.records import (
     RecordsStore,
     default_records_dir,
     integrity_problem,
+    past_retention,
     recorded_hashes,
     register_row,
 )
@@ -111,6 +112,38 @@ def export(year: int, org: str | None, output: Path, audit_log: Path, records_di
         for record, pdf in checked:
             archive.writestr(record.file, pdf)
     click.echo(f"{len(checked)} notice(s) of {year} written to {output}", err=True)
+
+
+@notices.command(short_help="The notices whose retention period has ended (nothing is deleted).")
+@click.option(
+    "--on",
+    "on",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Count the retention periods up to this day (default: today in Vietnam).",
+)
+@click.option("--org", "org", metavar="CODE", help="Only this organisation's notices.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+@audit_log_option("The audit log beside which the records store is.")
+@records_option
+def expired(on, org: str | None, as_json: bool, audit_log: Path, records_dir: Path | None) -> None:
+    """List the sent notices kept past their organisation's notice_retention_years, for the archives'
+    appraisal. hopthu deletes none: destroying records is the organisation's decision (its appraisal
+    council, under the archives law), made outside this tool."""
+    from hopthu.reports.sources import today_in_vietnam
+
+    store = RecordsStore(records_dir or default_records_dir(audit_log))
+    day = on.date() if on else today_in_vietnam()
+    try:
+        due = past_retention(store.records(org=org), day)
+    except RecordsError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps([asdict(record) for record in due], ensure_ascii=False, indent=1))
+    else:
+        for record in due:
+            click.echo(f"{record.keep_until}  {record.number}  {record.request}  {store.root / record.file}")
+    click.echo(f"{len(due)} notice(s) past their retention period on {day}; none deleted", err=True)
 
 
 def _hashes(audit_log: Path) -> dict[str, str]:

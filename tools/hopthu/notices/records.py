@@ -241,6 +241,13 @@ def integrity_problem(record: NoticeRecord, pdf: bytes, hashes: dict[str, str]) 
     return None
 
 
+def past_retention(records: Iterator[NoticeRecord], on: dt.date) -> list[NoticeRecord]:
+    """The notices whose retention period ended before ``on``: candidates for the archives' appraisal.
+    hopthu never deletes a kept notice itself: destroying records is the organisation's decision, made by
+    its appraisal council (hội đồng xác định giá trị tài liệu) under the archives law."""
+    return [record for record in records if dt.date.fromisoformat(record.keep_until) < on]
+
+
 def register_row(record: NoticeRecord) -> list[str]:
     issued = dt.date.fromisoformat(record.issued)
     return [
