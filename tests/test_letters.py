@@ -147,6 +147,35 @@ def test_a_letter_changed_after_signing_is_refused(repo, pki):
     assert rules == ["letter-modified"]
 
 
+def forged(signed: bytes) -> bytes:
+    """``signed`` changed after signing, with the digest inside its signature recomputed to match: the
+    bytes agree with the digest, but the signer's key never signed that digest."""
+    import re
+
+    from asn1crypto import cms
+
+    data = bytearray(signed)
+    position = data.index(b"/Producer")
+    data[position + 1 : position + 9] = b"Xroducer"
+    ranges = re.findall(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]", bytes(data))
+    a, b, c, d = map(int, ranges[-1])
+    digest = hashlib.sha256(bytes(data[a : a + b]) + bytes(data[c : c + d])).digest()
+    contents = bytes(data[a + b + 1 : c - 1])  # the hex string between < and >
+    info = cms.ContentInfo.load(bytes.fromhex(contents.decode()), strict=False)
+    for attribute in info["content"]["signer_infos"][0]["signed_attrs"]:
+        if attribute["type"].native == "message_digest":
+            attribute["values"][0] = cms.OctetString(digest)
+    data[a + b + 1 : c - 1] = info.dump(force=True).hex().encode().ljust(len(contents), b"0")
+    return bytes(data)
+
+
+def test_a_letter_changed_with_its_digest_recomputed_is_refused_as_changed(repo, pki):
+    point_to_letter(forged(pki["letter"]))
+    (finding,) = letter_findings()
+    assert finding["rule"] == "letter-modified" and finding["field"] == "document.file"
+    assert "does not verify with its certificate" in finding["message"]
+
+
 def test_a_letter_with_a_page_added_after_signing_is_refused(repo, pki):
     from pyhanko.pdf_utils.generic import NumberObject, pdf_name
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter

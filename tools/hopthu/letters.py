@@ -5,8 +5,9 @@ its SHA-256, when the PDF stays outside git (then it is not checked here, and a 
 both, the file must have that hash). A letter is accepted when:
 
 - it is a PDF, and signed;
-- every signature is intact (not a byte changed since), and the last one covers the whole file (only
-  further signatures may follow a signature, as when the clerk adds the organisation's after the head's);
+- every signature is intact (not a byte changed since) and verifies with its certificate, and the last
+  one covers the whole file (only further signatures may follow a signature, as when the clerk adds the
+  organisation's after the head's);
 - one of them is by ``document.signer`` (the certificate's name, compared as names are: case, Unicode
   form and spacing aside), and that signature chains to the organisation's trust store
   (``letter_trust`` in the inventory: the national CA roots it trusts), as it was when it was made.
@@ -79,6 +80,17 @@ def problems(checks: Sequence[SignatureCheck], signer: str, trust: str) -> list[
                     "letter-modified",
                 )
             )
+        elif not check.valid:
+            # The file matches the digest the signature carries, but that digest is not what the
+            # certificate's key signed: the letter and its digest were both changed afterwards.
+            found.append(
+                LetterProblem(
+                    "file",
+                    f"the signature of {_who(check)} does not verify with its certificate: the letter was "
+                    "changed after signing; ask the unit for the file exactly as signed",
+                    "letter-modified",
+                )
+            )
     if not found and not checks[-1].whole:
         found.append(
             LetterProblem(
@@ -100,9 +112,9 @@ def problems(checks: Sequence[SignatureCheck], signer: str, trust: str) -> list[
             )
         )
         return found
-    intact = [check for check in by_signer if check.intact]  # a broken signature is reported as such
-    if intact and not any(check.trusted for check in intact):
-        check = intact[0]
+    valid = [check for check in by_signer if check.valid]  # a broken signature is reported as such
+    if valid and not any(check.trusted for check in valid):
+        check = valid[0]
         found.append(
             LetterProblem(
                 "file",
