@@ -228,6 +228,7 @@ def test_without_a_letter_a_warning_unless_the_organisation_requires_one(repo):
     )
     result = CliRunner().invoke(main, ["validate", REQUEST])
     assert result.exit_code == 0 and "warning: " in result.output
+    assert "0 problem(s), 1 warning(s)" in result.output  # the summary counts the warning apart
 
     inventory = Path(INVENTORY)
     text = inventory.read_text(encoding="utf-8")

@@ -64,6 +64,7 @@ def validate(
     summary = f"{len(result.files)} request file(s) checked"
     if base_ref is not None and not result.everything_because:
         summary += f" (changed since the merge base), {result.others} more for their ids and usernames"
-    click.echo(f"{summary}, {errors} problem(s)", err=True)
+    warnings = len(result.findings) - errors
+    click.echo(f"{summary}, {errors} problem(s)" + (f", {warnings} warning(s)" if warnings else ""), err=True)
     if has_errors(result.findings):
         ctx.exit(1)
