@@ -63,6 +63,7 @@ bench: setup
 	$(PY) bench/status.py
 	$(PY) bench/export.py
 	cd bench && ../$(PY) replication.py
+	$(PY) bench/signing.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
