@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from hopthu.audit import AuditLog
 from hopthu.directory.connection import connect
@@ -20,7 +19,7 @@ from hopthu.inventory import load_inventory
 from hopthu.passwords import KEY_ENV, Outbox
 from hopthu.statestore import STATE_OU
 from replication import connections_file, tree
-from test_notices_delivery import Recorder, free_port
+from smtpfixtures import Recorder
 from workspace import ROOT, copy_of_repo
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -94,18 +93,7 @@ class Site:
 
 
 @pytest.fixture
-def relay():
-    """An SMTP relay on loopback that keeps every message it takes."""
-    recorder = Recorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    recorder.port = controller.port
-    yield recorder
-    controller.stop()
-
-
-@pytest.fixture
-def site(tmp_path, start_providers, relay):
+def site(tmp_path, start_providers, smtp_server):
     repo = tmp_path / "repo"
     (repo / "requests").mkdir(parents=True)
     copy_of_repo(repo, "inventory")
@@ -113,7 +101,7 @@ def site(tmp_path, start_providers, relay):
     write_create_request(repo, org, "bdt", 3, request_id=FIRST)
     providers = start_providers([org], tmp_path / "ldap")
     providers.set_nosync(True)
-    site = Site(tmp_path, providers, relay)
+    site = Site(tmp_path, providers, smtp_server)
     site.all_passwords = set()
     return site
 
