@@ -80,6 +80,12 @@ def encode_filter(attribute: str, values: Sequence[str]) -> bytes:
     return b"\xa1" + _length(len(items)) + items  # or [1] SET OF Filter
 
 
+def encode_present(attribute: str) -> bytes:
+    """``(attribute=*)``: present [7] AttributeDescription."""
+    name = attribute.encode()
+    return b"\x87" + _length(len(name)) + name
+
+
 def encode_values_filter(attribute: str, values: Sequence[str]) -> bytes:
     """The value of a Matched Values control (RFC 3876) returning only ``attribute``'s values among
     ``values``: ``SEQUENCE OF SimpleFilterItem``, each an equality match."""

@@ -243,8 +243,12 @@ def postfix_files(setup: MailSetup) -> list[ConfigFile]:
     ]
     for org in setup.orgs:
         password = read_bind_password(org)
+        # An alias may sit in any organisation's tree (a merger's old addresses): the alias tables are
+        # asked about every domain served, the mailbox tables only about their own.
+        every_domain = [domain for each in setup.orgs for domain in each.domains]
         for table in ("mailboxes", "aliases"):
-            text = _render("ldap-table.cf.j2", {**ldap_vars(setup, org, password), "table": table})
+            variables = {**ldap_vars(setup, org, password), "table": table, "all_domains": every_domain}
+            text = _render("ldap-table.cf.j2", variables)
             files.append(ConfigFile(Path(f"ldap-{org.code}-{table}.cf"), text, secret=True))
     return files
 

@@ -17,8 +17,18 @@ from pathlib import Path
 from typing import Literal
 
 from hopthu.audit import AuditLog, DoneChange
-from hopthu.model import AccountChange, Inventory, NewPerson, NewUnitMailbox, Organisation, Request, Unit
+from hopthu.model import (
+    AccountChange,
+    Inventory,
+    Kind,
+    NewPerson,
+    NewUnitMailbox,
+    Organisation,
+    Request,
+    Unit,
+)
 from hopthu.notices.ledger import NoticeLedger
+from hopthu.notices.merger import requester_unit, unit_notices
 from hopthu.notices.pdf import PdfError
 from hopthu.notices.render import (
     NoticeData,
@@ -43,6 +53,7 @@ class Outcome:
     reason: str | None = None  # English, as the log says it
     refusals: tuple[Refusal, ...] = ()  # why it was refused, as data: the notice says it in Vietnamese
     changes: tuple[DoneChange, ...] = ()
+    time: dt.datetime | None = None  # when the final record was written: when the change took effect
 
 
 # --- settings and results ------------------------------------------------------------------------------
@@ -186,6 +197,7 @@ def load_outcomes(log: AuditLog, ledger: NoticeLedger) -> dict[str, Outcome]:
             outcome.reason,
             tuple(Refusal.from_record(data) for data in outcome.refusals),
             tuple(changes.get(request_id, ())),
+            outcome.time,
         )
         for request_id, outcome in finished.items()
     }
@@ -262,6 +274,8 @@ def _deliver_one(
             f"request {request_id}: no request file with this id; the notice waits until it is back"
         )
     org = inventory.organisations.get(request.org)
+    if org is not None and request.kind is Kind.MERGE and not in_outbox:
+        return _deliver_merger(request, org, inventory, outcomes, ledger, settings, smtp, dry_run_dir, now)
     unit = org.units.get(request.unit) if org else None
     if org is None or unit is None:
         raise NoticeError(
@@ -332,6 +346,75 @@ def _deliver_one(
     if in_outbox:
         outbox.remove(request_id)  # the notice was the only place the passwords were to go
     return DeliveryResult(request_id, "sent", unit.mailbox, data.number, detail=message_id)
+
+
+def _deliver_merger(
+    request: Request,
+    org: Organisation,
+    inventory: Inventory,
+    outcomes: Mapping[str, Outcome],
+    ledger: NoticeLedger,
+    settings: NoticeSettings,
+    smtp: SmtpSettings | None,
+    dry_run_dir: Path | None,
+    now: dt.datetime,
+) -> DeliveryResult:
+    """A merger's notices: one per source unit (applied), or one to IT, who filed it (refused). Each is
+    numbered and recorded on its own; the request counts as notified when all of them are sent."""
+    outcome = outcomes.get(request.id)
+    if outcome is None:
+        raise NoticeError(f"request {request.id}: no final audit record")
+    refused = outcome.outcome == "refused"
+    effective = outcome.time.astimezone(VIETNAM_TIME).date() if outcome.time else None
+    if refused:
+        unit = requester_unit(request)
+        if not unit.mailbox:
+            raise NoticeError(f"request {request.id}: the merger's requester has no e-mail for its notice")
+        jobs = [(request.id, unit, [], ())]
+    else:
+        jobs = [
+            (notice.key, notice.unit, list(notice.rows), notice.copies)
+            for notice in unit_notices(request, inventory, outcome.changes)
+        ]
+    sent, numbers = [], []
+    for key, unit, rows, copies in jobs:
+        if key != request.id and ledger.is_sent(key):
+            continue
+        entry = ledger.assign(key, org.code, now.date())
+        data = NoticeData(
+            org=org,
+            unit=unit,
+            request=request,
+            outcome=outcome.outcome,
+            reason=outcome.reason if refused else None,
+            refusals=outcome.refusals if refused else (),
+            copies=copies,
+            rows=rows,
+            number=notice_number(entry.sequence, org),
+            issued=entry.issued_date,
+            signer_title=settings.signer_title or org.signer_title or "GIÁM ĐỐC",
+            signer_name=settings.signer_name or org.signer_name,
+            effective=effective,
+        )
+        rendered = render(data, dry_run=dry_run_dir is not None, templates_dir=settings.templates_dir)
+        copy_to = [copy.mailbox for copy in copies]
+        numbers.append(data.number)
+        sent.append(unit.mailbox)
+        if dry_run_dir is not None:
+            preview = dry_run_dir / key.replace("#", "--").replace("/", "-")
+            _write_preview(preview, rendered, sender=settings.sender, recipient=unit.mailbox, copies=copy_to)
+            continue
+        assert smtp is not None
+        ledger.save()
+        message_id = send(rendered, smtp=smtp, sender=settings.sender, recipient=unit.mailbox, copies=copy_to)
+        ledger.mark_sent(key, recipient=unit.mailbox, message_id=message_id, at=now)
+        ledger.save()
+    if dry_run_dir is not None:
+        return DeliveryResult(request.id, "rendered", ", ".join(sent), ", ".join(numbers), str(dry_run_dir))
+    if not refused:
+        ledger.mark_group_sent(request.id, org.code, now, [notice for notice, *_ in jobs])
+        ledger.save()
+    return DeliveryResult(request.id, "sent", ", ".join(sent), ", ".join(numbers), f"{len(jobs)} notice(s)")
 
 
 def _write_preview(
