@@ -529,8 +529,7 @@ def _check_merge(item: CheckedFile, inventory: Inventory, target: Organisation) 
 def _check_renames(item: CheckedFile, target: Organisation, moved: dict[str, set[str]]) -> None:
     if "renames" not in item.data or not item.intact(("renames",)):
         return
-    named: dict[tuple[str, str], FieldPath] = {}
-    given: dict[str, FieldPath] = {}
+    named: dict[tuple[str, str], FieldPath] = {}  # a new username given twice: the checks across files
     for index, rename in enumerate(item.data["renames"]):
         here: FieldPath = ("renames", index)
         code, username = rename["org"], rename["username"]
@@ -582,14 +581,6 @@ def _check_renames(item: CheckedFile, target: Organisation, moved: dict[str, set
                 "run `hopthu assign --directory`",
                 "username-reserved",
             )
-        if new in given:
-            item.add(
-                where,
-                f"{field_name(where)}: '{new}' is also given by {field_name(given[new])}: an "
-                "address belongs to one account",
-                "username-taken",
-            )
-        given.setdefault(new, where)
         if "full_name" in rename:
             try:
                 name = _parsed_name(rename["full_name"])
@@ -941,7 +932,7 @@ def _merge(data: dict[str, Any]) -> Merge:
         Rename(
             org=raw["org"],
             username=raw["username"],
-            name=raw.get("full_name") or raw["unit_name"],
+            name=raw.get("full_name") or raw.get("unit_name") or "",
             new_username=raw.get("new_username"),
             unit_mailbox="unit_name" in raw,
         )
