@@ -156,15 +156,12 @@ def target_entry(mover: Mover, target: Organisation, uid: str) -> dict[str, tupl
     """The mover's entry in the target: everything it had, in the target unit, with the address there,
     every address it had kept as an alias, and its mailbox folder where the mail is."""
     account = mover.account
-    entry: dict[str, tuple[str, ...]] = {}
-    for name, values in account.attrs.items():
-        if name in NOT_COPIED or not values:
-            continue
-        if name == "pwdaccountlockedtime" and values != (LOCKED_FOREVER,):
-            continue  # a lockout after failed binds is the server's, and ends on its own
-        if name == "pwdreset" and values[0].upper() != "TRUE":
-            continue
-        entry[_SPELLING.get(name, name)] = values
+    attrs = account.attrs
+    entry = {_SPELLING.get(name, name): values for name, values in attrs.items() if name not in NOT_COPIED}
+    if attrs.get("pwdaccountlockedtime", (LOCKED_FOREVER,)) != (LOCKED_FOREVER,):
+        del entry["pwdAccountLockedTime"]  # a lockout after failed binds is the server's, and ends
+    if attrs.get("pwdreset", ("TRUE",))[0].upper() != "TRUE":
+        del entry["pwdReset"]
     entry["uid"] = (uid,)
     entry["departmentNumber"] = (mover.target_unit,)
     old = account.first("mail")

@@ -7,6 +7,7 @@ downstream trusts them. All are immutable. ``None`` means "not given / don't car
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -205,10 +206,15 @@ class Merge:
     renames: tuple[Rename, ...] = ()
 
     def rename_of(self, org: str, username: str) -> Rename | None:
+        return self._renames.get((org, username))
+
+    @functools.cached_property
+    def _renames(self) -> dict[tuple[str, str], Rename]:
+        """(org, username) → its rename, the first when written twice (validation refuses that)."""
+        found: dict[tuple[str, str], Rename] = {}
         for rename in self.renames:
-            if rename.org == org and rename.username == username:
-                return rename
-        return None
+            found.setdefault((rename.org, rename.username), rename)
+        return found
 
 
 @dataclass(frozen=True)

@@ -156,22 +156,39 @@ def _tlv(buf: bytes, pos: int, stop: int) -> tuple[int, int]:
 
 
 def _decode_entry(buf: bytes, start: int, stop: int) -> dict:
-    """A SearchResultEntry's content → ``{"dn": str, "raw_attributes": {name: [bytes, …]}}``."""
+    """A SearchResultEntry's content → ``{"dn": str, "raw_attributes": {name: [bytes, …]}}``.
+
+    A field shorter than 128 bytes (a one-byte length: nearly every one) is read inline, a longer one
+    through ``_tlv``: a merger reads 50,000 entries of 20 attributes, and a call per field was most of
+    the read. Every length is checked against its enclosing field either way."""
     dn_start, dn_end = _tlv(buf, start, stop)
     list_start, list_end = _tlv(buf, dn_end, stop)
     attributes: dict[str, list[bytes]] = {}
-    pos = list_start
-    while pos < list_end:  # PartialAttribute ::= SEQUENCE { type, vals SET OF value }
-        attr_start, attr_end = _tlv(buf, pos, list_end)
-        name_start, name_end = _tlv(buf, attr_start, attr_end)
-        vals_start, vals_end = _tlv(buf, name_end, attr_end)
+    at = list_start
+    while at < list_end:  # PartialAttribute ::= SEQUENCE { type, vals SET OF value }
+        size = buf[at + 1]
+        attr_start, attr_end = (at + 2, at + 2 + size) if size < 0x80 else _tlv(buf, at, list_end)
+        size = buf[attr_start + 1]
+        name_start, name_end = (
+            (attr_start + 2, attr_start + 2 + size) if size < 0x80 else _tlv(buf, attr_start, attr_end)
+        )
+        size = buf[name_end + 1]
+        vals_start, vals_end = (
+            (name_end + 2, name_end + 2 + size) if size < 0x80 else _tlv(buf, name_end, attr_end)
+        )
+        if attr_end > list_end or vals_end > attr_end:
+            raise _Malformed("a field overruns its message")
         values = []
-        while vals_start < vals_end:
-            value_start, value_end = _tlv(buf, vals_start, vals_end)
+        at = vals_start
+        while at < vals_end:
+            size = buf[at + 1]
+            value_start, value_end = (at + 2, at + 2 + size) if size < 0x80 else _tlv(buf, at, vals_end)
+            if value_end > vals_end:
+                raise _Malformed("a field overruns its message")
             values.append(buf[value_start:value_end])
-            vals_start = value_end
+            at = value_end
         attributes[buf[name_start:name_end].decode("utf-8", "replace")] = values
-        pos = attr_end
+        at = attr_end
     return {"dn": buf[dn_start:dn_end].decode("utf-8", "replace"), "raw_attributes": attributes}
 
 

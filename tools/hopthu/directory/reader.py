@@ -18,6 +18,7 @@ only their ``member`` values, not every member of a large group.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import replace
@@ -87,20 +88,24 @@ class DirectoryReader:
         codes = sorted(set(units))
         if not codes:
             return {}
+        groups = _memberships(org, self._groups(org))
         found: dict[str, DirectoryAccount] = {}
         for entry in self._entries_where(org.base_dn, "departmentNumber", codes, ACCOUNT_ATTRIBUTES):
             kind = _kind_of(org, entry["dn"])
-            account = _account(org, entry, kind) if kind is not None else None
+            account = _account(org, entry, kind, groups) if kind is not None else None
             if account is not None:
                 found[account.uid] = account
-        entries = self._search(
-            dn.container_dn(org, dn.GROUPS), ldap3.LEVEL, "(objectClass=groupOfNames)", GROUP_ATTRIBUTES
-        )
-        groups = _memberships(org, entries)
-        return {
-            uid: replace(account, groups=frozenset(groups.get(_account_key(org, account), ())))
-            for uid, account in found.items()
-        }
+        return found
+
+    def _groups(self, org: Organisation) -> Iterator[dict]:
+        """Every group of ``org`` with all its members: one search, decoded here when it can be."""
+        base = dn.container_dn(org, dn.GROUPS)
+        if lookup.usable(self.conn):
+            present = lookup.encode_present("member")
+            (result,) = lookup.search_many(self.conn, base, ldap3.LEVEL, [present], GROUP_ATTRIBUTES)
+            if result.code == 0:
+                return iter(result.entries)
+        return self._search(base, ldap3.LEVEL, "(objectClass=groupOfNames)", GROUP_ATTRIBUTES)
 
     def password_hashes(
         self, org: Organisation, accounts: Iterable[tuple[EntryKind, str]]
@@ -292,26 +297,35 @@ def _kind_of(org: Organisation, entry_dn: str) -> EntryKind | None:
     return None
 
 
-def _account(org: Organisation, entry: dict, kind: EntryKind) -> DirectoryAccount | None:
+def _account(
+    org: Organisation, entry: dict, kind: EntryKind, groups: dict[str, set[str]] | None = None
+) -> DirectoryAccount | None:
+    """The account of an entry; ``groups`` (member key → group codes) gives its groups when known."""
     container = dn.container_dn(org, dn.PEOPLE if kind is EntryKind.PERSON else dn.MAILBOXES)
     uid = dn.child_value(entry["dn"], container, "uid")
     if uid is None:
         return None  # not an account entry of hopthu's tree
-    attrs = {
-        name.lower(): tuple(value.decode("utf-8", "replace") for value in values)
-        for name, values in entry["raw_attributes"].items()
-        if name.lower() not in NEVER_READ and values
-    }
+    attrs = {}
+    for name, values in entry["raw_attributes"].items():
+        key = _lower(name)
+        if values and key not in NEVER_READ:
+            attrs[key] = tuple([value.decode("utf-8", "replace") for value in values])
     locked = attrs.get("hopthulockedtime")
+    member_of = groups.get(_dn_of(org, kind, uid).lower(), ()) if groups else ()
     return DirectoryAccount(
         uid=uid,
         dn=entry["dn"],
         kind=kind,
         attrs=attrs,
-        groups=frozenset(),  # filled in from the groups' member values (DirectoryReader.accounts)
+        groups=frozenset(member_of),  # else filled in from the groups' member values (``accounts``)
         locked_at=parse_generalized_time(locked[0]) if locked else None,
         password_reset_pending=attrs.get("pwdreset", ("FALSE",))[0].upper() == "TRUE",
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _lower(name: str) -> str:
+    return name.lower()
 
 
 def _memberships(org: Organisation, group_entries: Iterable[dict]) -> dict[str, set[str]]:
@@ -354,7 +368,8 @@ def parse_generalized_time(value: str) -> dt.datetime:
     match = _GENERALIZED_TIME.fullmatch(value.strip())
     if match is None:
         raise DirectoryError(f"not an LDAP GeneralizedTime: {value!r}")
-    date = dt.datetime.strptime(match["date"], "%Y%m%d")
+    day = match["date"]  # not strptime: ten times slower, and a merger reads thousands of lock times
+    date = dt.datetime(int(day[:4]), int(day[4:6]), int(day[6:8]))
     fraction = float("0." + match["fraction"]) if match["fraction"] else 0.0
     zone = match["zone"]
     offset = dt.timedelta(0)
