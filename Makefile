@@ -49,6 +49,7 @@ demo: system venv
 	scripts/demo "$(DEMO_DIR)"
 
 demo-down: venv
+	-[[ -f "$(DEMO_DIR)/password-page.pid" ]] && kill "$$(cat "$(DEMO_DIR)/password-page.pid")" && rm -f "$(DEMO_DIR)/password-page.pid"
 	$(BIN)/hopthu server stop --dir "$(DEMO_DIR)/directory"
 
 bench: setup
@@ -58,6 +59,9 @@ bench: setup
 	$(PY) bench/read_identities.py
 	$(PY) bench/history.py
 	cd bench && ../$(PY) import.py
+	$(PY) bench/password_page.py
+	$(PY) bench/status.py
+	$(PY) bench/export.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -337,9 +337,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hopthu-recovery-") as tmp:
         world = build_world(Path(tmp), nosync=args.nosync)
         try:
-            expected, took = uninterrupted_run(world)
-            print(f"uninterrupted run: {len(expected.completed)} changes in {took:.2f} s")
-            converged = 0
+            # The first run warms the caches; the duration is the quicker of two, so that the moments fall
+            # inside the runs they interrupt.
+            runs = [uninterrupted_run(world) for _ in range(2)]
+            expected, took = runs[-1][0], min(seconds for _, seconds in runs)
+            print(
+                f"uninterrupted run: {len(expected.completed)} changes in {took:.2f} s (the quicker of two)"
+            )
+            converged = killed = 0
             for moment in random_moments(took, args.kills):
                 trial = interrupted_run(world, kill_after(moment))
                 problems = differences(trial.outcome, expected)
@@ -347,10 +352,12 @@ def main() -> None:
                     problems.insert(
                         0, f"re-run exit {trial.rerun.returncode}: {trial.rerun.stderr.strip()[-200:]}"
                     )
-                converged += not problems
+                killed += trial.killed
+                converged += trial.killed and not problems
                 state = "converged" if not problems else "FAILED: " + "; ".join(problems)
-                print(f"  kill at {moment:5.2f} s{'' if trial.killed else ' (after the end)'}: {state}")
-            print(f"{converged} of {args.kills} kills at random moments converged on one re-run")
+                ended = "" if trial.killed else " (the run had ended: not counted)"
+                print(f"  kill at {moment:5.2f} s{ended}: {state}")
+            print(f"{converged} of {killed} applies killed at random moments converged on one re-run")
         finally:
             world.server.stop()
 

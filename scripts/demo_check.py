@@ -2,8 +2,12 @@
 
 - a newly created person binds with the one-time password from the notice, and must change it first;
 - a locked (khóa) person cannot bind, even with the right password;
-- a message sent to the new address is read over IMAP with the one-time password;
-- after `hopthu notify`, the unit's official mailbox holds the result notice with its PDF.
+- IMAP refuses the one-time password, naming the password page, while a message to the new address is
+  delivered all the same;
+- the unit's official mailbox changes its one-time password on the page; after `hopthu notify` it holds
+  the result notice with its PDF;
+- last: the new person changes the one-time password on the page (a real HTTP client), then the new
+  password reads the waiting message over IMAP and the one-time password no longer works.
 
 Passwords are taken from the credentials outbox into memory only; nothing here prints one.
 """
@@ -14,6 +18,7 @@ import email
 import imaplib
 import json
 import os
+import secrets
 import smtplib
 import subprocess
 import sys
@@ -26,6 +31,7 @@ import ldap3
 
 from hopthu.endpoints import load_endpoints
 from hopthu.passwords import Outbox
+from hopthu.web.client import PageClient
 
 PERSON = ("binhthuan", "2025-03-03-bdt-cap-moi", "minhnv", "minhnv@bdt.binhthuan.gov.vn")
 LOCKED = ("binhthuan", "2025-03-03-bdt-cap-moi", "thodn")
@@ -61,6 +67,55 @@ def inbox(imap_port: int, address: str, secret: str) -> list[EmailMessage]:
             _, data = imap.fetch(number, "(RFC822)")
             messages.append(email.message_from_bytes(data[0][1], policy=policy.default))
         return messages
+
+
+def imap_refusal(imap_port: int, address: str, secret: str) -> str | None:
+    """None when the login works, else what the server answered."""
+    with imaplib.IMAP4("127.0.0.1", imap_port) as imap:
+        try:
+            imap.login(address, secret)
+        except imaplib.IMAP4.error as error:
+            return str(error)
+    return None
+
+
+def wait_for_page(page_url: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if PageClient(page_url, timeout=2).get("").status == 200:
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                sys.exit(f"the password page does not answer on {page_url} (see password-page.log)")
+            time.sleep(0.2)
+
+
+def own_password() -> str:
+    """A password a person might choose: long, four kinds of characters, nothing of their name."""
+    return f"Rieng-Tu-{secrets.token_hex(6)}#"
+
+
+def change_on_page(page_url: str, address: str, one_time: str, new: str) -> bool:
+    """The person's first login on the password page, as a browser without JavaScript does it."""
+    answer = PageClient(page_url).change_password(address, one_time, new)
+    return answer.status == 200 and "Đã đổi mật khẩu" in answer.body
+
+
+def first_login_through_the_page(
+    page_url: str, imap_port: int, address: str, one_time: str, new: str
+) -> None:
+    """The demo's last step: change on the page, then only the new password reads mail over IMAP."""
+    say(
+        change_on_page(page_url, address, one_time, new),
+        f"{address} changes the one-time password on {page_url}",
+    )
+    messages = wait_for_subject(imap_port, address, new, "Chào mừng")
+    say(bool(messages), f"{address} reads its inbox over IMAP with the new password:")
+    for item in messages:
+        print(f"      - {item['Subject']}")
+    refused = imap_refusal(imap_port, address, one_time)
+    say(refused is not None, f"the one-time password no longer opens the mailbox ({refused})")
 
 
 def wait_for_subject(imap_port: int, address: str, secret: str, needle: str) -> list[EmailMessage]:
@@ -99,13 +154,18 @@ def main() -> None:
     message.set_content("Thư thử nghiệm của make demo.")
     with smtplib.SMTP("127.0.0.1", mail["smtp_port"]) as smtp:
         smtp.send_message(message)
-    messages = wait_for_subject(mail["imap_port"], address, one_time, "Chào mừng")
-    say(bool(messages), f"{address} reads its inbox over IMAP with the one-time password:")
-    for item in messages:
-        print(f"      - {item['Subject']}")
+    page_url = os.environ.get("HOPTHU_DEMO_PAGE", "http://127.0.0.1:10080/")
+    refused = imap_refusal(mail["imap_port"], address, one_time)
+    say(refused is not None and "doi mat khau" in refused, f"IMAP refuses the one-time password: {refused}")
 
     _, box_request, box_uid, box_address = UNIT_BOX
-    box_password = password(box_request, box_uid)  # read before the notice step deletes the outbox file
+    box_one_time = password(box_request, box_uid)  # read before the notice step deletes the outbox file
+    box_password = own_password()  # the manager's own choice
+    wait_for_page(page_url)
+    say(
+        change_on_page(page_url, box_address, box_one_time, box_password),
+        f"the manager of {box_address} changes its one-time password on the page",
+    )
     smtp_port = str(mail["smtp_port"])
     print("\n  running: hopthu notify --smtp-host 127.0.0.1 --smtp-port", smtp_port)
     subprocess.run(["hopthu", "notify", "--smtp-host", "127.0.0.1", "--smtp-port", smtp_port], check=True)
@@ -116,6 +176,9 @@ def main() -> None:
         attachments = [part.get_filename() for part in notice.iter_attachments()]
         print(f"      - {notice['Subject']}  [{', '.join(filter(None, attachments))}]")
     say(not Outbox(os.environ["HOPTHU_OUTBOX"]).pending(), "the outbox is empty: passwords were delivered")
+
+    print("\n  last step: the new person's first login, on the password page")
+    first_login_through_the_page(page_url, mail["imap_port"], address, one_time, own_password())
 
 
 if __name__ == "__main__":

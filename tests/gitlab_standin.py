@@ -38,6 +38,7 @@ def merge_request(iid: int, sha: str, author: str, merged_by: str, project_url: 
         "squash_commit_sha": None,
         "sha": "f" * 40,
         "web_url": f"{project_url}/-/merge_requests/{iid}",
+        "created_at": "2025-04-02T01:30:00.000Z",
     }
 
 

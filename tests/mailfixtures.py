@@ -29,11 +29,17 @@ import ldap3
 import pytest
 
 from hopthu.directory import dn
-from hopthu.model import Organisation, Unit
+from hopthu.model import Organisation, PasswordPage, Unit
 
 
 def _org(
-    code: str, name: str, domain: str, base_dn: str, locked_mail: str, units: dict[str, Unit]
+    code: str,
+    name: str,
+    domain: str,
+    base_dn: str,
+    locked_mail: str,
+    units: dict[str, Unit],
+    page: PasswordPage | None = None,
 ) -> Organisation:
     return Organisation(
         code=code,
@@ -49,6 +55,7 @@ def _org(
         app_groups={},
         mailbox_quota_mb=64,
         locked_mail=locked_mail,
+        password_page=page,
     )
 
 
@@ -60,6 +67,7 @@ MAIL_ORGS = {
         "dc=binhthuan,dc=gov,dc=vn",
         "accept",
         {"bdt": Unit("bdt", "Ban Dân tộc", "vanphong@bdt.binhthuan.gov.vn", (), "bdt.binhthuan.gov.vn")},
+        PasswordPage("https://matkhau.binhthuan.gov.vn/"),
     ),
     "gl": _org("gl", "Gia Lai", "gialai.gov.vn", "dc=gialai,dc=gov,dc=vn", "reject", {}),
 }
@@ -134,16 +142,21 @@ def add_account(
     password: str,
     domain: str | None = None,
     unit_mailbox: bool = False,
+    one_time: bool = False,
     **attributes: str,
 ) -> str:
-    """Add a person (or a unit mailbox) the way apply does: cleartext password, pwdReset TRUE.
+    """Add a person (or a unit mailbox) with a cleartext password. ``one_time``: as apply leaves it, the
+    one-time password of the notice (pwdReset TRUE), which IMAP refuses until it is changed; otherwise
+    as after the owner's first change.
 
     Returns its address.
     """
     address = f"{uid}@{domain or MAIL_ORGS[org].mail_domain}"
     classes = ["inetOrgPerson", "hopthuAccount"] + (["hopthuUnitMailbox"] if unit_mailbox else [])
     entry_dn = (dn.mailbox_dn if unit_mailbox else dn.person_dn)(MAIL_ORGS[org].base_dn, uid)
-    values = {"uid": uid, "cn": uid, "sn": uid, "mail": address, "userPassword": password, "pwdReset": "TRUE"}
+    values = {"uid": uid, "cn": uid, "sn": uid, "mail": address, "userPassword": password}
+    if one_time:
+        values["pwdReset"] = "TRUE"
     conn = directory.connect(org)
     try:
         assert conn.add(entry_dn, classes, {**values, **attributes}), conn.result
@@ -173,14 +186,32 @@ def send(mail, to: str, subject: str, body: str = "Xin chào.") -> None:
 
 
 def can_log_in(mail, address: str, password: str) -> bool:
+    return login_refusal(mail, address, password) is None
+
+
+def login_refusal(mail, address: str, password: str) -> str | None:
+    """None when the IMAP login works, else the server's answer (what a mail client shows)."""
     imap = imaplib.IMAP4(mail.host, mail.imap_port, timeout=10)
     try:
         imap.login(address, password)
-    except imaplib.IMAP4.error:
-        return False
+    except imaplib.IMAP4.error as error:
+        return str(error)
     finally:
         imap.logout()
-    return True
+    return None
+
+
+def change_own_password(
+    directory, org: str, uid: str, old: str, new: str, *, unit_mailbox: bool = False
+) -> None:
+    """The owner's own password-modify operation with the old password (what the password page does)."""
+    entry_dn = (dn.mailbox_dn if unit_mailbox else dn.person_dn)(MAIL_ORGS[org].base_dn, uid)
+    user = ldap3.Connection(ldap3.Server(directory.uri), entry_dn, old)
+    try:
+        assert user.bind(), user.result
+        assert user.extend.standard.modify_password(entry_dn, old, new), user.result
+    finally:
+        user.unbind()
 
 
 def subjects(mail, address: str, password: str) -> list[str]:

@@ -33,7 +33,11 @@ PASSWORDS = {"ctu": "rootdn-Secret-ctu-4821", "danang": "rootdn-Secret-danang-19
 SERVICE_PASSWORDS = {
     (org, service): f"{service}-Secret-{org}-{n}"
     for n, (org, service) in enumerate(
-        [("ctu", "mail-lookup"), ("ctu", "plan-reader"), ("danang", "mail-lookup"), ("danang", "plan-reader")]
+        [
+            (org, service)
+            for org in ("ctu", "danang")
+            for service in ("mail-lookup", "plan-reader", "password-page")
+        ]
     )
 }
 CTU = "dc=ctu,dc=edu,dc=vn"
@@ -180,12 +184,14 @@ def bootstrap(repo: Path, *args: str, without: tuple[str, ...] = (), succeeds: b
 def test_bootstrap_prepares_a_bare_server_and_hopthu_applies_requests_to_it(repo, bare, tmp_path):
     check = bootstrap(repo, "--check", "--diff")
     assert "+ cn=module{0},cn=config: olcModuleLoad: ppolicy" in check
+    assert "+ cn=module{0},cn=config: olcModuleLoad: lastbind" in check
     assert "+ olcDatabase={2}mdb,cn=config" in check
     assert connect_fails(bare, "ctu")  # --check wrote nothing
 
     first = bootstrap(repo, "--diff")
     assert "+ cn=misc,cn=schema,cn=config" in first and "+ cn=hopthu,cn=schema,cn=config" in first
     assert "+ olcDatabase={2}mdb,cn=config" in first and "+ olcDatabase={3}mdb,cn=config" in first
+    assert "+ olcOverlay={2}lastbind,olcDatabase={2}mdb,cn=config" in first  # the usage review's last logins
     assert "+ cn=elearning,ou=groups,dc=ctu,dc=edu,dc=vn" in first
     assert "+ cn=default,ou=policies,dc=danang,dc=gov,dc=vn" in first
     assert "+ cn=mail-lookup,ou=services,dc=danang,dc=gov,dc=vn" in first
@@ -240,6 +246,11 @@ def test_bootstrap_prepares_a_bare_server_and_hopthu_applies_requests_to_it(repo
     thviet = "uid=thviet,ou=people,dc=ctu,dc=edu,dc=vn"
     reset = Outbox(outbox).credentials("2025-03-12-cit-cap-lai-mat-khau").passwords["thviet"]
     assert binds(bare.uri, thviet, reset)
+    # lastbind recorded that login, and the plan-reader (the usage review's identity) reads it.
+    plan = connect(bare.uri, f"cn=plan-reader,ou=services,{CTU}", SERVICE_PASSWORDS["ctu", "plan-reader"])
+    plan.search(thviet, "(objectClass=*)", ldap3.BASE, attributes=["authTimestamp"])
+    assert plan.response[0]["raw_attributes"]["authTimestamp"][0].endswith(b"Z")
+    plan.unbind()
     # The password policy locks for good the way hopthu locks (khóa).
     admin = connect(bare.uri, "cn=admin,dc=ctu,dc=edu,dc=vn", PASSWORDS["ctu"])
     admin.modify(thviet, {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, ["000001010000Z"])]})

@@ -147,8 +147,17 @@ def test_a_directory_bootstrapped_before_the_backup_address_is_upgraded_by_the_s
     assert "hopthuBackupMail" not in old
     (tmp_path / "old-schema.ldif").write_text(old, encoding="utf-8")
     monkeypatch.setattr(ldif, "SCHEMA_LDIF", tmp_path / "old-schema.ldif")
-    render = ldif.render_database  # and the access rules of then, which could not name hopthuMailbox
-    monkeypatch.setattr(ldif, "render_database", lambda *a: render(*a).replace(",hopthuMailbox", ""))
+    # ... and its access rules of then, which could name neither hopthuMailbox nor the backup address
+    render_database = ldif.render_database
+    monkeypatch.setattr(
+        ldif,
+        "render_database",
+        lambda *args, **kwargs: (
+            render_database(*args, **kwargs)
+            .replace(",hopthuMailbox", "")
+            .replace("attrs=hopthuBackupMail", "attrs=title")
+        ),
+    )
     server = start_directory([org], tmp_path / "slapd")
     conn = server.connect(org)
     person = {"objectClass": ["inetOrgPerson", "hopthuAccount"], "cn": "Nguyễn Văn Minh", "sn": "Nguyễn"}

@@ -95,6 +95,7 @@ def test_the_record_names_the_merge_request_author_and_approvers():
             "merged_by": "hoang.it",
             "approved_by": ["hoang.it", "lan.nt"],
             "source": "api",
+            "opened_at": None,
         },
         "merge_request_lookup": "found",
         "merge_request_lookup_error": None,
@@ -128,7 +129,14 @@ def standin():
 def test_the_api_names_the_merge_request_its_author_and_approvers(standin):
     lookup = find_merge_request(env(CI_API_V4_URL=standin.url))
     assert lookup == MergeRequestLookup(
-        FOUND, 12, f"{PROJECT_URL}/-/merge_requests/12", "letm", "hoang.it", ("hoang.it", "lan.nt"), "api"
+        FOUND,
+        12,
+        f"{PROJECT_URL}/-/merge_requests/12",
+        "letm",
+        "hoang.it",
+        ("hoang.it", "lan.nt"),
+        "api",
+        opened_at="2025-04-02T01:30:00.000Z",  # when the unit opened it: the register counts from there
     )
     assert [seen.path for seen in standin.seen] == [
         f"/api/v4/projects/42/repository/commits/{SHA}/merge_requests",

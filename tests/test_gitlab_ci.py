@@ -479,6 +479,7 @@ def test_merged_request_is_applied_by_the_default_branch_pipeline_and_drift_is_c
             "merged_by": "hoang.it",
             "approved_by": ["hoang.it"],
             "source": "api",
+            "opened_at": "2025-04-02T01:30:00.000Z",
         }
         assert record["ci"]["merge_request_lookup"] == "found"
     assert [seen.path for seen in gitlab.seen] == [
@@ -539,6 +540,7 @@ def test_an_apply_whose_merge_request_cannot_be_looked_up_still_applies_and_says
             "merged_by": None,
             "approved_by": None,
             "source": "commit message",
+            "opened_at": None,
         }
         assert ci["merge_request_lookup"] == "api-error"
         assert "Connection refused" in ci["merge_request_lookup_error"]

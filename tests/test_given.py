@@ -12,44 +12,13 @@ import pytest
 from hopthu.given import scan
 from hopthu.inventory import load_inventory
 from hopthu.requests import check_file, known_by, read_known, request_files
+from test_validate import PATH
+from test_validate import REQUEST as BASE
 from workspace import ROOT, copy_of_repo
 
 sys.path.insert(0, str(ROOT / "bench"))
 from history import write_history
 
-BASE = """\
-# yaml-language-server: $schema=../../../../schemas/request.schema.json
-id: 2025-04-01-bdt-cap-moi
-org: binhthuan
-unit: bdt
-kind: create
-document:
-  number: 70/BDT-VP
-  date: 2025-04-01
-  signer: Nguyễn Hữu Phước
-requester:
-  name: Trần Thị Mỹ Lệ
-  position: Chánh Văn phòng
-  phone: "0252 3821 104"
-  email: letm@bdt.binhthuan.gov.vn
-reason: Tuyển dụng mới.
-accounts:
-  - full_name: Phạm Quốc Bảo
-    username: baopq
-    staff_code: BDT-0201
-    position: Chuyên viên
-    department: Văn phòng
-    phone: "0912 000 201"
-    services: [email, qlvb]
-  - full_name: Ngô Thị Hoa
-    username: hoant
-    staff_code: BDT-0202
-    position: Chuyên viên
-    department: Văn phòng
-    phone: "0912 000 202"
-    services: [email]
-"""
-PATH = "requests/binhthuan/bdt/2025/2025-04-01-bdt-cap-moi.yaml"
 REASON = "reason: Tuyển dụng mới.\n"
 
 # Layouts the scanner must read, or decline; a reading by lines alone would get some of them wrong.

@@ -22,6 +22,8 @@ from mailfixtures import (
     SERVICE_PASSWORD,
     add_account,
     can_log_in,
+    change_own_password,
+    login_refusal,
     mail_servers_missing,
     modify,
     send,
@@ -33,27 +35,44 @@ from mailfixtures import (
 pytestmark = [pytest.mark.mail, pytest.mark.slapd]
 
 
-def test_new_person_reads_mail_at_once_with_the_one_time_password(local_mail, mail_directory):
+def test_a_one_time_password_does_not_open_the_mailbox_but_mail_arrives_and_the_refusal_names_the_page(
+    local_mail, mail_directory
+):
     address = add_account(
-        mail_directory, "bt", "minhnv", password="Mot-lan-8426xyz", domain="bdt.binhthuan.gov.vn"
+        mail_directory,
+        "bt",
+        "minhnv",
+        password="Mot-lan-8426xyz",
+        domain="bdt.binhthuan.gov.vn",
+        one_time=True,
     )
     send(local_mail, address, "Chào mừng")
 
-    assert "Chào mừng" in wait_for(local_mail, address, "Mot-lan-8426xyz", "Chào mừng")
-    # The mailbox sits under the uid, which never changes (the address may, on a transfer).
-    assert list(local_mail.home("bt", "minhnv").glob("Maildir/*/*"))
+    # Delivery goes on (the userdb does not look at pwdReset); the mailbox sits under the uid.
+    assert len(wait_for_files(local_mail, "bt", "minhnv", 1)) == 1
+    refusal = login_refusal(local_mail, address, "Mot-lan-8426xyz")
+    assert refusal is not None and "https://matkhau.binhthuan.gov.vn/" in refusal, refusal
+    assert "Mat khau lan dau chua duoc doi" in refusal  # Vietnamese, 7-bit as IMAP wants it
+    # A wrong password learns nothing of the page: the usual failure.
+    wrong = login_refusal(local_mail, address, "Sai-mat-khau-1x")
+    assert wrong is not None and "matkhau" not in wrong
+
+    change_own_password(mail_directory, "bt", "minhnv", "Mot-lan-8426xyz", "Rieng-tu-24680y")
+    assert "Chào mừng" in wait_for(local_mail, address, "Rieng-tu-24680y", "Chào mừng")
     # The address as people type it.
-    assert can_log_in(local_mail, "MinhNV@BDT.binhthuan.gov.vn", "Mot-lan-8426xyz")
+    assert can_log_in(local_mail, "MinhNV@BDT.binhthuan.gov.vn", "Rieng-tu-24680y")
 
 
 def test_the_owner_changes_the_one_time_password_and_only_the_new_one_opens_the_mailbox(
     local_mail, mail_directory
 ):
-    address = add_account(mail_directory, "bt", "lanptt", password="Mot-lan-1357abc")
+    address = add_account(mail_directory, "bt", "lanptt", password="Mot-lan-1357abc", one_time=True)
     person = dn.person_dn(MAIL_ORGS["bt"].base_dn, "lanptt")
     user = ldap3.Connection(ldap3.Server(mail_directory.uri), person, "Mot-lan-1357abc")
     assert user.bind()
-    assert user.extend.standard.modify_password(person, None, "Rieng-tu-97531x"), user.result
+    # The directory wants the current password with the change (pwdSafeModify): none, no change.
+    assert not user.extend.standard.modify_password(person, None, "Rieng-tu-97531x")
+    assert user.extend.standard.modify_password(person, "Mot-lan-1357abc", "Rieng-tu-97531x"), user.result
     user.unbind()
 
     assert can_log_in(local_mail, address, "Rieng-tu-97531x")
@@ -66,8 +85,12 @@ def test_after_a_password_reset_the_new_password_works_and_the_old_one_does_not(
 
     modify(mail_directory, "bt", "hungld", {"userPassword": [(ldap3.MODIFY_REPLACE, ["Moi-mat-khau-864y"])]})
 
-    assert can_log_in(local_mail, address, "Moi-mat-khau-864y")
+    # A reset gives a one-time password (pwdReset): it opens the mailbox once it is changed.
     assert not can_log_in(local_mail, address, "Cu-mat-khau-246x")
+    assert "matkhau.binhthuan.gov.vn" in (login_refusal(local_mail, address, "Moi-mat-khau-864y") or "")
+    change_own_password(mail_directory, "bt", "hungld", "Moi-mat-khau-864y", "Cua-rieng-toi-135z")
+    assert can_log_in(local_mail, address, "Cua-rieng-toi-135z")
+    assert not can_log_in(local_mail, address, "Moi-mat-khau-864y")
 
 
 def test_the_same_username_in_two_organisations_gets_two_separate_mailboxes(local_mail, mail_directory):
@@ -250,3 +273,46 @@ def test_a_work_dir_the_mail_user_cannot_enter_is_refused_before_anything_starts
 
     with pytest.raises(MailError, match=r"mail user dovecot cannot enter .*chmod o\+x"):
         LocalMail.start(closed / "mail", [org], ldap_uri="ldap://127.0.0.1:9")
+
+
+def test_imap_refuses_the_one_time_password_until_it_is_changed_on_the_page_then_takes_the_new_one(
+    local_mail, mail_directory, tmp_path
+):
+    from hopthu.web.client import PageClient
+    from pagefixtures import served_page
+
+    address = add_account(mail_directory, "bt", "hoapt", password="Mot-lan-7531qrs", one_time=True)
+    assert "matkhau.binhthuan.gov.vn" in (login_refusal(local_mail, address, "Mot-lan-7531qrs") or "")
+    send(local_mail, address, "Thư đến trước khi đổi mật khẩu")
+    assert len(wait_for_files(local_mail, "bt", "hoapt", 1)) == 1  # delivery did not wait
+
+    with served_page(mail_directory, {"bt": MAIL_ORGS["bt"]}, tmp_path) as page:
+        answer = PageClient(page.url).change_password(address, "Mot-lan-7531qrs", "Cua-rieng-Hoa-8642")
+    assert "Đã đổi mật khẩu" in answer.body, answer.body
+
+    assert "Thư đến trước khi đổi mật khẩu" in subjects(local_mail, address, "Cua-rieng-Hoa-8642")
+    assert not can_log_in(local_mail, address, "Mot-lan-7531qrs")
+
+
+def test_the_demo_s_last_step_changes_a_one_time_password_on_the_page_and_reads_mail_with_the_new_one(
+    local_mail, mail_directory, tmp_path, capsys
+):
+    import importlib.util
+
+    from pagefixtures import served_page
+
+    spec = importlib.util.spec_from_file_location("demo_check", "scripts/demo_check.py")
+    demo_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo_check)
+    address = add_account(mail_directory, "bt", "lannt", password="Mot-lan-2468tuv", one_time=True)
+    send(local_mail, address, "Chào mừng đồng chí đến với hệ thống thư điện tử công vụ")
+    assert len(wait_for_files(local_mail, "bt", "lannt", 1)) == 1
+
+    with served_page(mail_directory, {"bt": MAIL_ORGS["bt"]}, tmp_path) as page:
+        demo_check.wait_for_page(page.url)
+        demo_check.first_login_through_the_page(
+            page.url, local_mail.imap_port, address, "Mot-lan-2468tuv", demo_check.own_password()
+        )
+
+    shown = capsys.readouterr().out
+    assert shown.count("[ok]") == 3 and "[FAILED]" not in shown, shown

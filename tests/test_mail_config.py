@@ -109,7 +109,12 @@ def test_files_holding_the_bind_password_are_never_readable_by_others(tmp_path, 
     files = dovecot_files(setup) + postfix_files(setup)
     holding = {f.path.name for f in files if "s3cret-bind" in f.text}
     assert holding == {f.path.name for f in files if f.secret}
-    assert holding == {"dovecot-ldap-bt.conf.ext", "ldap-bt-mailboxes.cf", "ldap-bt-aliases.cf"}
+    assert holding == {
+        "dovecot-ldap-bt.conf.ext",
+        "dovecot-ldap-bt-first-login.conf.ext",
+        "ldap-bt-mailboxes.cf",
+        "ldap-bt-aliases.cf",
+    }
 
     write_files(tmp_path / "private", files)
     write_files(tmp_path / "shared", files, secret_group=os.getgid())

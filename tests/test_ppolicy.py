@@ -69,7 +69,7 @@ def test_created_with_pwdreset_user_must_change_password_first(directory, org):
 
     assert not can_search(user, org)  # …but nothing else until the password is changed
 
-    assert user.extend.standard.modify_password(entry_dn, None, "Mat-khau-rieng-2025"), user.result
+    assert user.extend.standard.modify_password(entry_dn, INITIAL, "Mat-khau-rieng-2025"), user.result
     assert can_search(user, org)
     assert "pwdreset" not in read(admin, entry_dn, "pwdReset")
 
@@ -96,7 +96,7 @@ def test_user_cannot_choose_a_short_password(directory, org):
     entry_dn = add_person(admin, org, "minhnv")
     user = user_session(directory, entry_dn, INITIAL)
 
-    assert not user.extend.standard.modify_password(entry_dn, None, "short-11ch")
+    assert not user.extend.standard.modify_password(entry_dn, INITIAL, "short-11ch")
     assert user.result["description"] == "constraintViolation"
 
 

@@ -212,7 +212,7 @@ def test_unsafe_organisation_settings_are_refused(org, tmp_path):
 
 
 def test_base_entries_are_never_rendered_without_every_service_identity(org):
-    with pytest.raises(ldif.ConfigError, match="no password hash for plan-reader"):
+    with pytest.raises(ldif.ConfigError, match="no password hash for password-page, plan-reader"):
         ldif.render_base(org, {dn.MAIL_LOOKUP: ldif.ssha("x")})
     text = ldif.render_base(org, {name: ldif.ssha(name) for name in dn.SERVICE_IDENTITIES})
     assert f"dn: {dn.service_dn(org, dn.PLAN_READER)}\n" in text and "userPassword: {SSHA}" in text

@@ -229,7 +229,8 @@ def ci_context(env: Mapping[str, str], lookup: MergeRequestLookup | None) -> dic
         {"pipeline_id": "1001", "pipeline_url": "…", "job_url": "…", "user": "hoang.it",
          "project": "cntt/hopthu",
          "merge_request": {"iid": 12, "url": "…/-/merge_requests/12", "author": "letm",
-                           "merged_by": "hoang.it", "approved_by": ["hoang.it"], "source": "api"},
+                           "merged_by": "hoang.it", "approved_by": ["hoang.it"], "source": "api",
+                           "opened_at": "2026-03-02T01:30:00.000Z"},
          "merge_request_lookup": "found", "merge_request_lookup_error": null}
 
     ``merge_request`` is ``null`` when not even its number is known. ``merge_request_lookup`` says how
@@ -610,18 +611,35 @@ class AuditLog:
                 complete = raw.endswith(b"\n")
                 yield number, raw[:-1] if complete else raw, complete
 
-    def records(self, *containing: bytes) -> Iterator[dict[str, Any]]:
+    def records(
+        self, *containing: bytes, excluding: tuple[bytes, ...] = (), strict: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """Every complete record in order (a torn last line is skipped). Does not check the chain.
 
-        With ``containing``, only the records whose line holds one of those byte strings: a cheap filter
-        before parsing, because canonical JSON spells a field one way only (``b'"op":"delete"'``), and a
-        quote inside a value is escaped, so a value cannot fake it. Keeps a question about a few
-        records cheap however long the log.
+        With ``containing``, only the records whose line holds one of those byte strings, and with
+        ``excluding`` none of those: a cheap filter before parsing, because canonical JSON spells a field
+        one way only (``b'"op":"delete"'``), and a quote inside a value is escaped, so a value cannot fake
+        it. Keeps a question about a few records cheap however long the log. With ``strict``, a line
+        left out that cannot be a record (not a JSON object) is reported like a parsed one.
         """
         for number, line, complete in self._lines():
             if not complete:
                 return
-            if containing and not any(fragment in line for fragment in containing):
+            # Loops, not any(): this runs for each of hundreds of thousands of lines.
+            wanted = not containing
+            for fragment in containing:
+                if fragment in line:
+                    wanted = True
+                    break
+            for fragment in excluding if wanted else ():
+                if fragment in line:
+                    wanted = False
+                    break
+            if not wanted:
+                if strict and not (line.startswith(b"{") and line.endswith(b"}")):
+                    raise AuditLogCorrupt(
+                        f"{self.path}:{number}: not a valid audit record; run `hopthu audit verify`"
+                    )
                 continue
             try:
                 record = json.loads(line)

@@ -5,7 +5,8 @@ A pipeline on the default branch after a merge knows its commit (``CI_COMMIT_SHA
 request: GitLab sets ``CI_MERGE_REQUEST_*`` only in merge-request pipelines. So the apply asks the API:
 
 - ``GET /projects/:id/repository/commits/:sha/merge_requests``: the merge requests of the commit (iid,
-  author, merged_by, web_url, state, target_branch, merge_commit_sha, squash_commit_sha);
+  author, merged_by, web_url, state, target_branch, merge_commit_sha, squash_commit_sha, and created_at:
+  when the unit opened it, from which the register counts the working days a request took);
 - ``GET /projects/:id/merge_requests/:iid/approvals``: ``approved_by`` (the users who approved).
 
 The token is ``$HOPTHU_GITLAB_TOKEN`` (a project access token, Reporter, scope ``read_api``; a protected,
@@ -59,6 +60,7 @@ class MergeRequestLookup:
     approved_by: tuple[str, ...] | None = None
     source: str | None = None  # "api", or "commit message" (a claim: nobody checked it)
     error: str | None = None
+    opened_at: str | None = None  # when the merge request was opened (GitLab's created_at, ISO 8601)
 
     def merge_request(self) -> dict[str, Any] | None:
         """The merge request as the audit record holds it; None when not even its iid is known."""
@@ -71,6 +73,7 @@ class MergeRequestLookup:
             "merged_by": self.merged_by,
             "approved_by": list(self.approved_by) if self.approved_by is not None else None,
             "source": self.source,
+            "opened_at": self.opened_at,
         }
 
 
@@ -136,6 +139,7 @@ def from_api(merge_request: dict[str, Any], approvals: Any, error: str | None = 
         approved_by=approvers(approvals) if error is None else None,
         source="api",
         error=error,
+        opened_at=opened if isinstance(opened := merge_request.get("created_at"), str) else None,
     )
 
 

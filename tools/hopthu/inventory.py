@@ -2,19 +2,31 @@
 
 The inventory is Ansible's: hopthu reads the variables of the group ``all`` (``group_vars/all/*.yml``, or
 ``group_vars/all.yml``) next to the hosts files, so the playbooks and the CLI share one source of truth.
-Variables read: ``hopthu_organisations`` (a list) and ``hopthu_password_policy`` (optional default for all
-organisations). Other variables, vault files and ``!vault`` values are left to Ansible.
+Variables read: ``hopthu_organisations`` (a list), ``hopthu_password_policy`` (optional default for all
+organisations) and ``hopthu_calendar`` (optional: days closed or worked that the national holiday calendar
+does not know, for every organisation). Other variables, vault files and ``!vault`` values are left to
+Ansible.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from hopthu.findings import Finding, field_name, render_text, schema_findings, schema_validator, sort_findings
-from hopthu.model import AppGroup, Inventory, Organisation, PasswordPolicy, Requester, Unit
+from hopthu.model import (
+    AppGroup,
+    Inventory,
+    Organisation,
+    PasswordPage,
+    PasswordPolicy,
+    RateLimit,
+    Requester,
+    Unit,
+)
 from hopthu.naming import AGENCY_DEFAULT_RULE, DEFAULT_RULE, NamingError, PatternError, compile_rule
 from hopthu.text import text_problems
 from hopthu.yamlsafe import Document, FileRefused, YamlError, load, read_text
@@ -23,6 +35,9 @@ from hopthu.yamlsafe import Document, FileRefused, YamlError, load, read_text
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 ORGANISATIONS_VAR = "hopthu_organisations"
 PASSWORD_POLICY_VAR = "hopthu_password_policy"
+CALENDAR_VAR = "hopthu_calendar"
+VARIABLES = (ORGANISATIONS_VAR, PASSWORD_POLICY_VAR, CALENDAR_VAR)
+SATURDAY = 5
 
 # Names no person or unit ever gets, whatever the inventory says (RFC 2142 role mailboxes and the like).
 ALWAYS_RESERVED = frozenset(
@@ -52,6 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "place": "",
     "issuer": "",
     "issuer_abbrev": "CNTT",
+    "idle_days": 180,
 }
 _RDN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*=[^,=+\\\"<>;#\s][^,=+\\\"<>;]*$")
 
@@ -128,17 +144,16 @@ def parse_inventory(
     of ``variable_files``. The files may come from the work tree or from a git commit (they are never
     written out for that). ``findings`` are problems already found (unreadable files): they fail too."""
     findings = list(findings)
-    organisations_doc: tuple[str, Document] | None = None
-    policy_doc: tuple[str, Document] | None = None
+    found: dict[str, tuple[str, Document]] = {}  # variable → (file, document) that defines it
     for shown, text in texts:
         document = _parse_variables(shown, text, findings)
         if document is None:
             continue
         findings += schema_findings(schema_validator(SCHEMA_DIR / "inventory.schema.json"), document, shown)
-        for variable in (ORGANISATIONS_VAR, PASSWORD_POLICY_VAR):
+        for variable in VARIABLES:
             if variable not in document.data:
                 continue
-            earlier = organisations_doc if variable == ORGANISATIONS_VAR else policy_doc
+            earlier = found.get(variable)
             if earlier is not None:
                 line, col = document.locate((variable,))
                 findings.append(
@@ -152,10 +167,9 @@ def parse_inventory(
                         field=variable,
                     )
                 )
-            elif variable == ORGANISATIONS_VAR:
-                organisations_doc = (shown, document)
             else:
-                policy_doc = (shown, document)
+                found[variable] = (shown, document)
+    organisations_doc = found.get(ORGANISATIONS_VAR)
     if organisations_doc is None and not findings:
         first = texts[0][0] if texts else str(directory / "group_vars" / "all")
         findings.append(
@@ -170,14 +184,26 @@ def parse_inventory(
     if findings:
         raise InventoryError(findings)
     assert organisations_doc is not None
+    policy_doc = found.get(PASSWORD_POLICY_VAR)
     default_policy = _password_policy(
         policy_doc[1].data[PASSWORD_POLICY_VAR] if policy_doc else None, PasswordPolicy()
     )
+    national: tuple[dict[dt.date, str], dict[dt.date, str]] = ({}, {})
+    if CALENDAR_VAR in found:
+        calendar_shown, calendar_doc = found[CALENDAR_VAR]
+        national = _calendar(calendar_doc, (CALENDAR_VAR,), calendar_shown, findings)
     shown, document = organisations_doc
     findings += check_organisations(document, shown)
+    calendars = [
+        _calendar(document, (ORGANISATIONS_VAR, index, "calendar"), shown, findings)
+        for index in range(len(document.data[ORGANISATIONS_VAR]))
+    ]
     if findings:
         raise InventoryError(findings)
-    organisations = [_organisation(raw, default_policy) for raw in document.data[ORGANISATIONS_VAR]]
+    organisations = [
+        _organisation(raw, default_policy, national, own)
+        for raw, own in zip(document.data[ORGANISATIONS_VAR], calendars, strict=True)
+    ]
     return Inventory({org.code: org for org in organisations}, path=directory)
 
 
@@ -301,6 +327,56 @@ def check_organisations(document: Document, shown: str) -> list[Finding]:
     return findings
 
 
+def _calendar(
+    document: Document, where: tuple[str | int, ...], shown: str, findings: list[Finding]
+) -> tuple[dict[dt.date, str], dict[dt.date, str]]:
+    """(closed days, worked days) of a calendar list (``hopthu_calendar`` or an organisation's
+    ``calendar``), each with its reason; a date that is not real, a range that ends before it starts, or
+    a worked day that is no weekend day is a finding at its line."""
+    closed: dict[dt.date, str] = {}
+    worked: dict[dt.date, str] = {}
+    items = document.data
+    for part in where:
+        items = items[part] if isinstance(items, dict) and part in items else None
+        if items is None:
+            return closed, worked
+    if not isinstance(items, list):
+        return closed, worked
+
+    def finding(path: tuple[str | int, ...], message: str) -> None:
+        line, col = document.locate(path)
+        findings.append(Finding(shown, line, col, message, "inventory-calendar", field=field_name(path)))
+
+    for index, item in enumerate(items):
+        here = (*where, index)
+        dates: dict[str, dt.date] = {}
+        for key in ("closed", "until", "worked"):
+            if key in item:
+                try:
+                    dates[key] = dt.date.fromisoformat(item[key])
+                except ValueError:
+                    finding((*here, key), f"{key}: {item[key]!r} is not a real date (YYYY-MM-DD)")
+        reason = item["reason"]
+        if "until" in dates and "closed" in dates and dates["until"] < dates["closed"]:
+            finding((*here, "until"), "until: the last closed day comes before the first (closed)")
+            continue
+        if "worked" in dates and dates["worked"].weekday() < SATURDAY:
+            finding(
+                (*here, "worked"),
+                f"worked: {dates['worked']} is a weekday, a working day anyway; give the Saturday or Sunday "
+                "worked instead of a day off (làm bù)",
+            )
+            continue
+        if "closed" in dates:
+            day = dates["closed"]
+            while day <= dates.get("until", dates["closed"]):
+                closed[day] = reason
+                day += dt.timedelta(days=1)
+        if "worked" in dates:
+            worked[dates["worked"]] = reason
+    return closed, worked
+
+
 def _duplicates(values: Iterable[str]) -> list[tuple[int, int]]:
     """(index, index of the first occurrence) of every repeated value."""
     first: dict[str, int] = {}
@@ -323,7 +399,22 @@ def _password_policy(raw: dict[str, Any] | None, default: PasswordPolicy) -> Pas
     return PasswordPolicy(
         length=raw.get("length", default.length),
         classes=tuple(raw.get("classes", default.classes)),
+        min_length=raw.get("min_length", default.min_length),
+        min_classes=raw.get("min_classes", default.min_classes),
+        history=raw.get("history", default.history),
+        min_age_hours=raw.get("min_age_hours", default.min_age_hours),
     )
+
+
+def _password_page(raw: dict[str, Any] | None) -> PasswordPage | None:
+    if raw is None:
+        return None
+    default = PasswordPage(raw["url"])
+    limits = {
+        name: RateLimit(**raw[name]) if name in raw else getattr(default, name)
+        for name in ("per_login", "per_address")
+    }
+    return PasswordPage(raw["url"], reset_by_link=raw.get("reset_by_link", False), **limits)
 
 
 def _requester(raw: dict[str, Any]) -> Requester:
@@ -332,7 +423,12 @@ def _requester(raw: dict[str, Any]) -> Requester:
     )
 
 
-def _organisation(raw: dict[str, Any], default_policy: PasswordPolicy) -> Organisation:
+def _organisation(
+    raw: dict[str, Any],
+    default_policy: PasswordPolicy,
+    national: tuple[dict[dt.date, str], dict[dt.date, str]],
+    own: tuple[dict[dt.date, str], dict[dt.date, str]],
+) -> Organisation:
     values = {**DEFAULTS, **raw}
     units = {
         unit["code"]: Unit(
@@ -367,4 +463,9 @@ def _organisation(raw: dict[str, Any], default_policy: PasswordPolicy) -> Organi
         signer_name=raw.get("signer", {}).get("name", ""),
         signer_title=raw.get("signer", {}).get("title", ""),
         archive_dir=raw.get("archive_dir"),
+        password_page=_password_page(raw.get("password_page")),
+        closed_days={**national[0], **own[0]},
+        worked_days={**national[1], **own[1]},
+        idle_days=values["idle_days"],
+        report_to=raw.get("report_to", ""),
     )

@@ -17,11 +17,43 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class PasswordPolicy:
-    """How initial and reset passwords are generated (ppolicy on the server enforces the rest)."""
+    """How initial and reset passwords are generated, and what a password a person chooses must be.
+
+    ``length`` and ``classes`` are for the generated one-time passwords. ``min_length``, ``history`` and
+    ``min_age_hours`` become the directory's ppolicy (pwdMinLength, pwdInHistory, pwdMinAge), which
+    refuses any change that breaks them; the password page checks ``min_length`` and ``min_classes``
+    before sending, so a person reads why at once.
+    """
 
     length: int = 14
     # Character classes every password must contain at least one of: lower, upper, digit, symbol.
     classes: tuple[str, ...] = ("lower", "upper", "digit", "symbol")
+    min_length: int = 12  # of a password a person chooses
+    min_classes: int = 3  # of the four classes (lower, upper, digit, symbol) it must mix
+    history: int = 5  # earlier passwords that cannot be chosen again
+    min_age_hours: int = 0  # hours before a changed password may be changed again (not after a reset)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``attempts`` within ``minutes``."""
+
+    attempts: int
+    minutes: int
+
+
+@dataclass(frozen=True)
+class PasswordPage:
+    """The first-login password page (hopthu password-page) of an organisation.
+
+    ``url`` is its public address: the notices and the IMAP refusal name it, and a reset link is built
+    on it, never on the Host header of a request.
+    """
+
+    url: str
+    per_login: RateLimit = field(default_factory=lambda: RateLimit(3, 15))
+    per_address: RateLimit = field(default_factory=lambda: RateLimit(60, 15))
+    reset_by_link: bool = False  # a forgotten password may be reset by a link to the backup e-mail
 
 
 @dataclass(frozen=True)
@@ -79,6 +111,13 @@ class Organisation:
     # The mass-change guard: accounts one pipeline run may lock, delete or move out of this organisation
     # unless the request states the exact number (``confirm_count``).
     mass_change_cap: int = 50
+    password_page: PasswordPage | None = None  # None: the organisation has no password page
+    # Days the national holiday calendar does not know (hopthu_calendar and the organisation's calendar):
+    # weekdays closed and weekend days worked (làm bù), each with its reason (hopthu.reports.workdays).
+    closed_days: dict[dt.date, str] = field(default_factory=dict)
+    worked_days: dict[dt.date, str] = field(default_factory=dict)
+    idle_days: int = 180  # the usage review (kiểm tra sử dụng): an account unused this long is idle
+    report_to: str = ""  # who the yearly report (báo cáo) goes to; default: the parent body
 
     def domain_of(self, unit_code: str) -> str:
         unit = self.units.get(unit_code)

@@ -29,8 +29,11 @@ COMMANDS = {
     "notify": "notify:notify",
     "mailbox": "mailbox:mailbox",
     "drift": "drift:drift",
-    "directory": "danhba:danhba",
     "codeowners": "codeowners:codeowners",
+    "password-page": "password_page:password_page",
+    "directory": "directory:directory",
+    "usage": "usage:usage",
+    "report": "report:report",
 }
 
 

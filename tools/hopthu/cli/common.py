@@ -72,6 +72,57 @@ def directory_option(
     )
 
 
+def reader_directory_option():
+    """``--directory FILE`` of the read-only reports: the plan-reader's connections file by default."""
+    return click.option(
+        "--directory",
+        "directory_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=lambda: os.environ.get("HOPTHU_PLAN_DIRECTORY") or os.environ.get(ENV_FILE),
+        show_default="$HOPTHU_PLAN_DIRECTORY, else $HOPTHU_DIRECTORY",
+        help="Connections file. Bind as the read-only plan-reader identity (the plan-directory.json of "
+        "`hopthu server start`): it reads every account attribute but passwords, and writes nothing.",
+    )
+
+
+@contextmanager
+def reader_connection(directory_file: Path | None, org: str) -> Iterator:
+    """One bound connection to ``org``'s directory for a read-only report; failures are one message."""
+    from hopthu.directory.connection import connect
+
+    if directory_file is None:
+        raise click.UsageError(
+            "no directory connections: pass --directory FILE or set $HOPTHU_PLAN_DIRECTORY "
+            "(the local server's: <dir>/plan-directory.json)"
+        )
+    try:
+        endpoint = load_endpoints(directory_file).get(org)
+        if endpoint is None:
+            raise click.ClickException(f"{directory_file}: no connection for organisation {org!r}")
+        conn = connect(endpoint.uri, endpoint.bind_dn, endpoint.password)
+    except (EndpointError, DirectoryError) as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        yield conn
+    except DirectoryError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        if not conn.closed:
+            conn.unbind()
+
+
+def organisation_option(help_text: str = "The organisation (its code in the inventory)."):
+    return click.option("--org", "org_code", required=True, metavar="CODE", help=help_text)
+
+
+def known_organisation(inventory: Inventory, code: str):
+    """The organisation ``code``, or a usage error naming the known ones."""
+    if code not in inventory.organisations:
+        known = ", ".join(sorted(inventory.organisations))
+        raise click.BadParameter(f"{code!r} is not in the inventory (known: {known})", param_hint="--org")
+    return inventory.organisations[code]
+
+
 # Reports a run can also write, each to its own file, besides the one of --format (GitLab wants two).
 EXTRA_REPORTS = ("junit", "codequality")
 

@@ -23,10 +23,11 @@ POLICIES = "policies"  # ou=policies: the ppolicy password policies
 SERVICES = "services"  # ou=services: the read-only service identities, cn=<name>
 
 # The service identities of every organisation (ldif/base.ldif.j2 creates them, ldif/database.ldif.j2
-# says what each may read): Dovecot and Postfix, and the plan job of merge requests.
+# says what each may read): Dovecot and Postfix, the plan job of merge requests, the password page.
 MAIL_LOOKUP = "mail-lookup"
 PLAN_READER = "plan-reader"
-SERVICE_IDENTITIES = (MAIL_LOOKUP, PLAN_READER)
+PASSWORD_PAGE = "password-page"  # hopthu password-page: names, locks, backup e-mail; a reset by link
+SERVICE_IDENTITIES = (MAIL_LOOKUP, PLAN_READER, PASSWORD_PAGE)
 
 # groupOfNames must have a member; every group keeps this one (the empty DN, which memberof
 # ignores) so that removing its last real member never violates the schema. Readers skip it.

@@ -4,9 +4,11 @@ Everything lives in one directory::
 
     <workdir>/directory.json        how to reach it: URIs, bind DNs, paths of the secret files (no secret)
     <workdir>/plan-directory.json   the same, bound as each organisation's plan-reader (for `hopthu plan`)
+    <workdir>/page-directory.json   the same, bound as each organisation's password-page (for the page)
     <workdir>/secrets/<org>.password the rootdn secret of each organisation (0600; kept across restarts)
     <workdir>/secrets/<service>/<org>.password
-                                    the secret of each service identity (mail-lookup, plan-reader)
+                                    the secret of each service identity (mail-lookup, plan-reader,
+                                    password-page)
     <workdir>/slapd.d/               cn=config, loaded offline with slapadd -n0
     <workdir>/data/<org>/            the organisation's mdb database
     <workdir>/slapd.pid, ldapi       the running server
@@ -43,6 +45,7 @@ from hopthu.model import Organisation
 
 INFO_FILE = "directory.json"
 PLAN_INFO_FILE = "plan-directory.json"  # a connections file bound as the plan-reader identities
+PAGE_INFO_FILE = "page-directory.json"  # the same, bound as the password-page identities
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -96,7 +99,9 @@ def fingerprint(orgs: list[Organisation]) -> str:
     digest = hashlib.sha256()
     for org in orgs:
         groups = sorted((g.code, g.name) for g in org.app_groups.values())
-        digest.update(json.dumps([org.code, org.base_dn, org.name, groups]).encode())
+        policy = ldif.policy_vars(org)
+        settings = [org.code, org.base_dn, org.name, groups, policy, ldif.password_resets(org)]
+        digest.update(json.dumps(settings, sort_keys=True).encode())
     for template in sorted(ldif.HERE.glob("*.ldif*")):
         digest.update(template.read_bytes())
     return digest.hexdigest()[:16]
@@ -300,8 +305,9 @@ class LocalDirectory:
         _write_private(
             self.workdir / INFO_FILE, json.dumps(self.connection_info(), indent=2) + "\n", mode=0o644
         )
-        plan_info = self.service_connection_info(dn.PLAN_READER)
-        _write_private(self.workdir / PLAN_INFO_FILE, json.dumps(plan_info, indent=2) + "\n", mode=0o644)
+        for name, service in ((PLAN_INFO_FILE, dn.PLAN_READER), (PAGE_INFO_FILE, dn.PASSWORD_PAGE)):
+            info = self.service_connection_info(service)
+            _write_private(self.workdir / name, json.dumps(info, indent=2) + "\n", mode=0o644)
 
     def _why_not_started(self, stderr: str) -> str:
         # slapd reports its errors to syslog only; say what is checkable here and how to see the rest.

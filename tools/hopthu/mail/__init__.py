@@ -15,12 +15,11 @@ Decisions (each one tested against the real servers in tests/test_mail.py):
   mailbox table and one alias table per organisation, each limited to its domains (``domain =``).
 - Passwords are checked by binding as the account (``auth_bind``), so ppolicy decides: a lock (khóa)
   refuses the login, a reset counts at the very next login (no auth cache).
-- One-time password (``pwdReset: TRUE``) at IMAP login: allowed. The owner can read mail at once,
-  including the welcome notice; IMAP cannot change a password, and refusing would lock out people
-  whose agency has no other place to log in. The change itself happens through LDAP (password-modify,
-  e.g. from webmail), where ppolicy refuses everything else until it is done; after it, only the new
-  password opens the mailbox. To refuse instead, add ``(!(pwdReset=TRUE))`` to ``pass_filter``: the
-  userdb has no such condition, so delivery would go on.
+- One-time password (``pwdReset: TRUE``) at IMAP login: refused until the owner changes it on the
+  password page (``hopthu password-page``). A first passdb per organisation finds only such accounts,
+  checks the password by binding, and refuses the login with a reason that names the page (7-bit, as
+  IMAP's response text is); the second has ``(!(pwdReset=TRUE))`` in ``pass_filter``. The userdb has no
+  such condition, so delivery goes on meanwhile.
 - Mail to a locked account, per organisation (``locked_mail``): ``accept`` delivers and keeps it
   (Dovecot looks accounts up with its own bind, which a lock does not stop); ``reject`` makes Postfix
   refuse it at RCPT time with 550. Only hopthu's lock (``pwdAccountLockedTime: 000001010000Z``) counts:

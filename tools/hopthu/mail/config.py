@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,11 @@ _PATH = re.compile(r"/[A-Za-z0-9._/+-]*")
 _HOST = re.compile(r"[A-Za-z0-9.-]+")
 _NETWORKS = re.compile(r"[0-9a-fA-F.:/\[\] ]+")
 _LISTEN = re.compile(r"smtp|[0-9.]+:[0-9]+")
+_PAGE_URL = re.compile(r"https?://[a-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]*)?")
+# What an IMAP client shows when a one-time password is still unchanged. IMAP's response text is 7-bit
+# (RFC 3501 TEXT-CHAR), so the sentence goes without diacritics; no comma (Dovecot splits pass_attrs there).
+FIRST_LOGIN_REASON = "Mật khẩu lần đầu chưa được đổi: hãy đổi mật khẩu tại {url} rồi đăng nhập lại"
+FIRST_LOGIN_REASON_NO_PAGE = "Mật khẩu lần đầu chưa được đổi: hãy đổi mật khẩu rồi đăng nhập lại"
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class MailOrg:
     locked_mail: str = "accept"  # see model.Organisation.locked_mail
     default_quota_bytes: int = 2048 * 1024 * 1024  # for an account without hopthuMailQuota
     ldap_uri: str | None = None  # its own directory server, when not the setup's (a merger's two servers)
+    password_page_url: str | None = None  # where a one-time password is changed (the IMAP refusal says it)
 
     @classmethod
     def from_organisation(
@@ -63,6 +70,7 @@ class MailOrg:
             locked_mail=org.locked_mail,
             default_quota_bytes=org.mailbox_quota_mb * 1024 * 1024,
             ldap_uri=ldap_uri,
+            password_page_url=org.password_page.url if org.password_page else None,
         )
 
 
@@ -141,6 +149,8 @@ def check_setup(setup: MailSetup) -> None:
             seen[domain] = org.code
         if org.default_quota_bytes <= 0:
             raise MailError(f"{where}: the default mailbox quota must be positive")
+        if org.password_page_url is not None:
+            _check(_PAGE_URL, org.password_page_url, f"{where}: password page url")
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str) -> None:
@@ -185,6 +195,19 @@ def dovecot_vars(setup: MailSetup) -> dict[str, object]:
     }
 
 
+def seven_bit(text: str) -> str:
+    """Vietnamese without diacritics (đ → d), for protocols whose text is ASCII."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def first_login_reason(org: MailOrg) -> str:
+    """The IMAP refusal of a one-time password, naming the organisation's password page."""
+    if org.password_page_url is None:
+        return seven_bit(FIRST_LOGIN_REASON_NO_PAGE)
+    return seven_bit(FIRST_LOGIN_REASON.format(url=org.password_page_url))
+
+
 def ldap_vars(setup: MailSetup, org: MailOrg, password: str) -> dict[str, object]:
     return {
         "ldap_uri": org.ldap_uri or setup.ldap_uri,
@@ -196,6 +219,8 @@ def ldap_vars(setup: MailSetup, org: MailOrg, password: str) -> dict[str, object
         "default_quota_bytes": org.default_quota_bytes,
         "domains": list(org.domains),
         "locked_mail": org.locked_mail,
+        "first_login": False,
+        "first_login_reason": first_login_reason(org),
     }
 
 
@@ -230,12 +255,15 @@ def _render(template: str, variables: dict[str, object]) -> str:
 
 
 def dovecot_files(setup: MailSetup) -> list[ConfigFile]:
-    """dovecot.conf and one LDAP settings file per organisation (secret: it holds the bind password)."""
+    """dovecot.conf and two LDAP settings files per organisation, the login of accounts whose one-time
+    password is unchanged and the others' (secret: they hold the bind password)."""
     check_setup(setup)
     files = [ConfigFile(Path("dovecot.conf"), _render("dovecot.conf.j2", dovecot_vars(setup)))]
     for org in setup.orgs:
-        text = _render("dovecot-ldap.conf.ext.j2", ldap_vars(setup, org, read_bind_password(org)))
-        files.append(ConfigFile(Path(f"dovecot-ldap-{org.code}.conf.ext"), text, secret=True))
+        variables = ldap_vars(setup, org, read_bind_password(org))
+        for suffix, first_login in (("", False), ("-first-login", True)):
+            text = _render("dovecot-ldap.conf.ext.j2", {**variables, "first_login": first_login})
+            files.append(ConfigFile(Path(f"dovecot-ldap-{org.code}{suffix}.conf.ext"), text, secret=True))
     return files
 
 

@@ -176,6 +176,13 @@ def _template_location(exc: BaseException, env: jinja2.Environment) -> str:
     return location
 
 
+def render_document(template: str, context: dict[str, object], *, templates_dir: Path | None = None) -> str:
+    """Another administrative document than a notice (the yearly report, ``hopthu.reports.yearly``), as
+    HTML from ``template``, with the notices' environment: sandboxed, an organisation's own files first,
+    the Vietnamese date filters."""
+    return _render_template(_environment(templates_dir, html=True), template, context)
+
+
 def kind_template(kind: Kind) -> str:
     return f"kinds/{kind.value}.j2"
 

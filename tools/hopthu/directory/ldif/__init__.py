@@ -77,9 +77,20 @@ def check_organisation(org: Organisation) -> None:
             )
 
 
+def policy_vars(org: Organisation) -> dict[str, int]:
+    """The ``pwd_*`` settings of base.ldif.j2 that come from the organisation's password policy."""
+    policy = org.password_policy
+    return {
+        "pwd_min_length": policy.min_length,
+        "pwd_in_history": policy.history,
+        "pwd_min_age": policy.min_age_hours * 3600,
+    }
+
+
 def render_base(org: Organisation, service_password_hashes: Mapping[str, str], **policy: int) -> str:
     """The base entries of ``org``'s tree; ``service_password_hashes`` has the ``{SSHA}`` hash of each
-    service identity's secret (``dn.SERVICE_IDENTITIES``); ``policy`` overrides ``pwd_*`` settings."""
+    service identity's secret (``dn.SERVICE_IDENTITIES``); the password policy is the organisation's
+    (``policy_vars``), ``policy`` overrides ``pwd_*`` settings."""
     check_organisation(org)
     missing = set(dn.SERVICE_IDENTITIES) - set(service_password_hashes)
     if missing:
@@ -90,7 +101,7 @@ def render_base(org: Organisation, service_password_hashes: Mapping[str, str], *
         org_name=org.name,
         app_groups=[{"code": g.code, "name": g.name} for g in org.app_groups.values()],
         service_password_hashes=dict(service_password_hashes),
-        **policy,
+        **{**policy_vars(org), **policy},
     )
 
 
@@ -98,8 +109,17 @@ def render_database(org: Organisation, db_index: int, rootpw_hash: str, db_direc
     """The cn=config entries of ``org``'s database (number ``db_index``)."""
     check_organisation(org)
     return _env.get_template("database.ldif.j2").render(
-        db_index=db_index, base_dn=org.base_dn, rootpw_hash=rootpw_hash, db_directory=db_directory
+        db_index=db_index,
+        base_dn=org.base_dn,
+        rootpw_hash=rootpw_hash,
+        db_directory=db_directory,
+        password_resets=password_resets(org),
     )
+
+
+def password_resets(org: Organisation) -> bool:
+    """Whether the organisation's password page may reset a forgotten password by a link."""
+    return org.password_page is not None and org.password_page.reset_by_link
 
 
 def render_local_config(workdir: Path, databases: Iterable[str]) -> str:
