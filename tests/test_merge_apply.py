@@ -240,6 +240,16 @@ def test_assign_writes_the_reviewed_renames_plan_summarises_and_each_source_unit
     assert "Mật khẩu của các tài khoản được giữ nguyên" in " ".join(body.split())
     eml = next((previews / "2025-06-30-sap-nhap-snv-binhthuan--binhthuan-snv").glob("*.eml")).read_text()
     assert "To: snv@binhthuan.gov.vn" in eml and "Cc: snv@lamdong.gov.vn" in eml
+    # the copied hashes are in the target's entries and nowhere the merger wrote: notice, audit log, summary
+    conn = server.connect(inventory.organisations["lamdong"])
+    conn.search(
+        inventory.organisations["lamdong"].base_dn, "(mailLocalAddress=*)", attributes=["userPassword"]
+    )
+    copied = [value.decode() for entry in conn.entries for value in entry.userPassword.raw_values]
+    conn.unbind()
+    assert len(copied) == 2 and all(value.startswith("{SSHA}") for value in copied)
+    written = [body, eml, (tmp_path / "audit.jsonl").read_text(), text, report.read_text()]
+    assert not any(value in shown for value in copied for shown in written)
 
 
 def test_the_mailbox_folder_attribute_is_added_to_an_older_directory_by_the_shipped_ldif(
