@@ -63,6 +63,7 @@ bench: setup
 	$(PY) bench/status.py
 	$(PY) bench/export.py
 	$(PY) bench/merge.py
+	$(PY) bench/signing.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -9,6 +9,8 @@
   addresses arrives in the mailbox it always had;
 - the unit's official mailbox changes its one-time password on the page; after `hopthu notify` it holds
   the result notice with its PDF;
+- that PDF is signed with the organisation's (demo) certificate, the kept record is byte for byte the one
+  received, and poppler's pdfsig, a validator independent of hopthu's, says so;
 - last: the new person changes the one-time password on the page (a real HTTP client), then the new
   password reads the waiting message over IMAP and the one-time password no longer works.
 
@@ -32,7 +34,9 @@ from pathlib import Path
 
 import ldap3
 
+from hopthu.audit import default_log_path
 from hopthu.endpoints import load_endpoints
+from hopthu.notices.records import RecordsStore, default_records_dir
 from hopthu.passwords import Outbox
 from hopthu.web.client import PageClient
 
@@ -172,6 +176,27 @@ def merged_person(endpoints: dict, mail: dict, mail_root: Path, one_time: str) -
     )
 
 
+PDFSIG_LINES = (
+    "Signer Certificate Common Name",
+    "Signing Time",
+    "Signature Type",
+    "Total document signed",
+    "Signature Validation",
+    "Certificate Validation",
+)
+
+
+def pdfsig_verdict(pdf: Path, nss: Path) -> tuple[bool, list[str]]:
+    """poppler's pdfsig on ``pdf``, trusting the CA in the NSS database ``nss``: (valid and trusted, the
+    lines worth showing)."""
+    done = subprocess.run(["pdfsig", "-nssdir", f"sql:{nss}", str(pdf)], capture_output=True, text=True)
+    lines = [
+        line.strip(" -") for line in done.stdout.splitlines() if line.strip(" -").startswith(PDFSIG_LINES)
+    ]
+    ok = "Signature is Valid." in done.stdout and "Certificate is Trusted." in done.stdout
+    return ok, lines
+
+
 def main() -> None:
     directory = Path(os.environ["HOPTHU_DIRECTORY"])
     endpoint = load_endpoints(directory)["binhthuan"]
@@ -229,6 +254,29 @@ def main() -> None:
         attachments = [part.get_filename() for part in notice.iter_attachments()]
         print(f"      - {notice['Subject']}  [{', '.join(filter(None, attachments))}]")
     say(not Outbox(os.environ["HOPTHU_OUTBOX"]).pending(), "the outbox is empty: passwords were delivered")
+
+    store = RecordsStore(default_records_dir(default_log_path()))
+    kept = store.find(box_request)
+    received = [
+        part.get_content()
+        for notice in notices
+        if notice["X-Hopthu-Request"] == box_request
+        for part in notice.iter_attachments()
+    ]
+    say(
+        len(kept) == 1 and bool(received),
+        f"the notice of {box_request} is in the records store and the inbox",
+    )
+    record = kept[0]
+    say(
+        store.pdf(record) == received[0],
+        f"the kept record {store.root / record.file} is the PDF received, byte for byte",
+    )
+    if os.environ.get("HOPTHU_DEMO_NSS"):
+        ok, lines = pdfsig_verdict(store.root / record.file, Path(os.environ["HOPTHU_DEMO_NSS"]))
+        say(ok, f"pdfsig (poppler) on {record.number}, trusting the demo CA:")
+        for line in lines:
+            print(f"      {line}")
 
     print("\n  last step: the new person's first login, on the password page")
     first_login_through_the_page(page_url, mail["imap_port"], address, one_time, own_password())

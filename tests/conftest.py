@@ -23,7 +23,7 @@ import pytest
 
 from hopthu.model import AppGroup, Organisation, Unit
 
-pytest_plugins = ["mailfixtures"]  # real Dovecot + Postfix: tests/mailfixtures.py
+pytest_plugins = ["mailfixtures", "smtpfixtures"]  # real Dovecot + Postfix; a real SMTP server (aiosmtpd)
 
 SLAPD_FIXTURES = frozenset({"slapd_server", "directory", "start_directory"})
 

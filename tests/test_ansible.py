@@ -22,8 +22,11 @@ import pytest
 from hopthu.audit import AuditLog
 from hopthu.directory.dn import SERVICE_IDENTITIES
 from hopthu.inventory import load_inventory
+from hopthu.notices.records import RecordsStore
 from hopthu.passwords import Outbox
+from hopthu.signing.verify import check_signatures, load_trust_roots
 from sample_requests import BDT_CREATE, BDT_CREATE_PATH, SECOND_ACCOUNT
+from testca import TestCA
 from workspace import ROOT, copy_of_repo
 
 pytestmark = pytest.mark.slow
@@ -237,3 +240,57 @@ def test_drift_playbook_fails_on_a_change_made_by_hand(site):
     assert "binhthuan/baopq: attribute telephoneNumber: requests say ''0912 345 777''" in output
     assert "drift: 1 difference(s) in 1 account(s)" in output
     assert "-telephoneNumber: 0912 345 777" in output and "+telephoneNumber: 0999 000 000" in output
+
+
+P12_PASSPHRASE = "ansible-p12-secret-51d2"
+
+
+def test_the_playbook_signs_keeps_and_records_the_notices_and_never_shows_the_passphrase(
+    site, smtp_server, tmp_path
+):
+    """Bình Thuận's key is a PKCS#12 file on the audit host, its passphrase in the vault (no_log)."""
+    ca = TestCA.make(tmp_path / "pki")
+    p12 = ca.pkcs12(
+        ca.issue("Sở Thông tin và Truyền thông tỉnh Bình Thuận"), tmp_path / "bt.p12", P12_PASSPHRASE
+    )
+    group_vars = site.root / "inventory" / "group_vars" / "test"
+    with (group_vars / "main.yml").open("a", encoding="utf-8") as main:
+        main.write(
+            f"hopthu_notice_signing: {{binhthuan: {{pkcs12: {p12}}}}}\n"
+            'hopthu_notice_signing_secrets: "{{ vault_hopthu_notice_signing_secrets }}"\n'
+        )
+    vault = group_vars / "signing-vault.yml"
+    vault.write_text(f'vault_hopthu_notice_signing_secrets:\n  binhthuan: "{P12_PASSPHRASE}"\n')
+    subprocess.run(
+        [
+            str(BIN / "ansible-vault"),
+            "encrypt",
+            "--vault-password-file",
+            str(site.root.parent / "repo-vault-password"),
+            str(vault),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    output = site.playbook(
+        "apply.yml",
+        "-vvvv",
+        "-e",
+        "hopthu_notices_smtp_host=127.0.0.1",
+        "-e",
+        f"hopthu_notices_smtp_port={smtp_server.port}",
+        "-e",
+        "hopthu_notices_sender=hopthu@stttt.binhthuan.gov.vn",
+        "-e",
+        "hopthu_notices_signer_name=Nguyễn Thanh Sơn",
+    )
+    assert P12_PASSPHRASE not in output
+    (received,) = smtp_server.received
+    (attachment,) = received.message.iter_attachments()
+    (signature,) = check_signatures(attachment.get_content(), load_trust_roots(tmp_path / "pki" / "root.pem"))
+    assert signature.trusted and signature.whole
+    (record,) = RecordsStore(site.audit_log.parent / "records").find("2025-04-02-bdt-cap-moi")
+    assert RecordsStore(site.audit_log.parent / "records").pdf(record) == attachment.get_content()
+    logged = [r for r in AuditLog(site.audit_log).records() if r["op"] == "send-notice"]
+    assert [r["after"]["sha256"] for r in logged] == [[record.sha256]]

@@ -31,13 +31,18 @@ from pypdf import PdfReader
 
 from hopthu.audit import AuditLog
 from hopthu.inventory import load_inventory
+from hopthu.notices.records import RecordsStore
 from hopthu.passwords import Outbox
+from hopthu.signing.verify import check_signatures, load_trust_roots
 from mailfixtures import mail_servers_missing
+from testca import TestCA
 from workspace import ROOT, copy_of_repo
 
 pytestmark = [pytest.mark.mail, pytest.mark.slapd]
 HOPTHU = str(Path(sys.executable).with_name("hopthu"))
 CREATE = "2025-03-03-bdt-cap-moi"
+SIGNER_ORG = "Sở Thông tin và Truyền thông tỉnh Bình Thuận"
+P12_PASSPHRASE = "e2e-p12-secret-9c41"
 
 
 @dataclass
@@ -138,12 +143,18 @@ def world():
     mail = LocalMail.start(
         workdir / "mail", orgs_for_directory(directory, organisations), ldap_uri=directory.uri
     )
+    # Bình Thuận signs its notices with a certificate of a throw-away CA; the others send them unsigned.
+    ca = TestCA.make(workdir / "pki")
+    p12 = ca.pkcs12(ca.issue(SIGNER_ORG, SIGNER_ORG), workdir / "pki" / "binhthuan.p12", P12_PASSPHRASE)
+    (workdir / "signing.json").write_text(json.dumps({"organisations": {"binhthuan": {"pkcs12": str(p12)}}}))
     env = {
         **os.environ,
         "HOPTHU_DIRECTORY": str(directory.workdir / "directory.json"),
         "HOPTHU_AUDIT_LOG": str(workdir / "audit.jsonl"),
         "HOPTHU_OUTBOX": str(workdir / "outbox"),
         "HOPTHU_NOTICE_SENDER": "hopthu@stttt.binhthuan.gov.vn",
+        "HOPTHU_SIGNING": str(workdir / "signing.json"),
+        "HOPTHU_SIGNING_PASSPHRASE_BINHTHUAN": P12_PASSPHRASE,
     }
     world = World(workdir, repo, directory, mail, env, {})
     try:
@@ -314,7 +325,21 @@ def test_the_unit_reads_the_result_notice_of_its_3_person_create_and_the_pdf_ope
     for name, uid in people.items():
         assert "".join(name.split()) in pdf
         assert f"{uid}@bdt.binhthuan.gov.vn" in pdf
-        assert world.passwords[CREATE][uid] in pdf
+        assert world.passwords[CREATE][uid] not in pdf  # the signed, filed document holds no password
+    # signed with Bình Thuận's certificate, and kept exactly as it arrived, its hash in the audit log
+    received = attachment.get_content()
+    (signature,) = check_signatures(received, load_trust_roots(world.workdir / "pki" / "root.pem"))
+    assert signature.signer_name == SIGNER_ORG and signature.intact and signature.whole and signature.trusted
+    (record,) = RecordsStore(world.workdir / "records").find(CREATE)
+    assert RecordsStore(world.workdir / "records").pdf(record) == received
+    assert record.message_id == notice["Message-ID"] and record.recipient == "bdt@binhthuan.gov.vn"
+    shown = world.run("notices", "show", CREATE)
+    assert record.number in shown.stdout and "the kept PDF is the one sent" in shown.stderr
+    for secret in [P12_PASSPHRASE, *world.passwords[CREATE].values()]:
+        assert secret not in (world.workdir / "audit.jsonl").read_text()
+        assert all(
+            secret.encode() not in path.read_bytes() for path in (world.workdir / "records").rglob("*.*")
+        )
     # delivered: the passwords are gone from the outbox, and a handover notice reached its unit too
     assert CREATE not in Outbox(world.workdir / "outbox").pending()
     snv = world.inbox(

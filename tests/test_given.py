@@ -24,6 +24,11 @@ REASON = "reason: Tuyển dụng mới.\n"
 # Layouts the scanner must read, or decline; a reading by lines alone would get some of them wrong.
 VARIANTS = {
     "as written": BASE,
+    "a signed letter by file and hash": BASE.replace(
+        "  signer: Nguyễn Hữu Phước\n",
+        "  signer: Nguyễn Hữu Phước\n  file: 2025-04-01-bdt-cap-moi.pdf\n"
+        '  sha256: "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b"\n',
+    ),
     "comments everywhere": BASE.replace(
         "    username: baopq\n", "    # username: gia\n    username: baopq  # ok\n"
     ).replace("accounts:\n", "accounts:  # two people\n# username: top\n"),
@@ -127,6 +132,7 @@ def test_layouts_a_line_reading_could_get_wrong_are_declined(name):
     "name",
     [
         "as written",
+        "a signed letter by file and hash",
         "comments everywhere",
         "flow document and requester",
         "items indented by 4",

@@ -25,6 +25,7 @@ from hopthu.notices import (
     vn_long_date,
 )
 from hopthu.notices.ledger import LedgerError, ledger_path_for, locked
+from hopthu.notices.render import PASSWORD_IN_EMAIL
 from hopthu.refusals import Refusal
 
 PASSWORDS = ("Xk3#pq9LmZ2v!a", "R7%tYw2qNc8e+K", "b4$Hz9Uq2LmW#s")
@@ -188,7 +189,9 @@ def test_create_notice_html_has_the_table_and_layout(create_notice):
     assert "Số: 05/TB-STTTT" in html and "ngày 05 tháng 02 năm 2026" in html
 
 
-def test_pdf_attachment_is_a4_and_reads_back_with_names_addresses_and_passwords(create_notice):
+def test_pdf_attachment_is_a4_and_reads_back_with_names_and_addresses_but_never_a_password(create_notice):
+    """The PDF is the official document that is signed and kept for years: each one-time password is in
+    the e-mail's text and HTML only, and the PDF says so in its password column."""
     assert create_notice.attachment_mime == "application/pdf"
     assert create_notice.attachment_name == "TB-STTTT-05-2026_2026-01-20-bdt-cap-moi.pdf"
     reader = pypdf.PdfReader(io.BytesIO(create_notice.attachment_bytes))
@@ -198,7 +201,9 @@ def test_pdf_attachment_is_a4_and_reads_back_with_names_addresses_and_passwords(
     for expected in ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Số: 05/TB-STTTT", "ngày 05 tháng 02 năm 2026"):
         assert expected in text
     for row in ROWS:
-        assert row.full_name in text and row.address in text and row.password in text
+        assert row.full_name in text and row.address in text and row.password not in text
+    assert text.count(squash(PASSWORD_IN_EMAIL)) == len(ROWS)
+    assert all(row.password in create_notice.text and row.password in create_notice.html for row in ROWS)
 
 
 def test_pdf_embeds_times_new_roman_or_a_metric_compatible_serif(create_notice):

@@ -50,13 +50,13 @@ _FLOW = (
 )
 _VALUE = rf"(?:{_PLAIN}(?:#[^\n]*)?|(?:{_QUOTED}|{_FLOW})(?: +#[^\n]*)?|#[^\n]*)"
 _LINE = (  # the most frequent first
-    rf"(?:(?: +(?:- )?|)[a-z_]+:(?: +{_VALUE})? *"  # key: value, indented (an item's) or top-level
+    rf"(?:(?: +(?:- )?|)[a-z_][a-z0-9_]*:(?: +{_VALUE})? *"  # key: value, indented (an item's) or top-level
     rf"| +- +{_VALUE} *"  # - value: an item of a nested list
     r"| *(?:#[^\n]*)?)"  # blank, or a comment
 )
 _LAYOUT = re.compile(rf"(?:{_LINE}\n)*{_LINE}")
 # Given the layout, a line at column 0 is a field or a comment; any other line is indented.
-_TOP = re.compile(r"^([a-z_]+):([^\n]*)", re.M)
+_TOP = re.compile(r"^([a-z_][a-z0-9_]*):([^\n]*)", re.M)
 _CONTENT = re.compile(r"^ +[^ #\n]", re.M)  # an indented line that holds something
 _FIRST = re.compile(r"^( *)([^ #\n])", re.M)
 _CODE = re.compile(r" +([a-z0-9][a-z0-9-]*) *(?: #.*)?")

@@ -67,6 +67,8 @@ DEFAULTS: dict[str, Any] = {
     "place": "",
     "issuer": "",
     "issuer_abbrev": "CNTT",
+    "notice_retention_years": 10,
+    "letter_required": False,
     "idle_days": 180,
 }
 _RDN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*=[^,=+\\\"<>;#\s][^,=+\\\"<>;]*$")
@@ -463,6 +465,9 @@ def _organisation(
         signer_name=raw.get("signer", {}).get("name", ""),
         signer_title=raw.get("signer", {}).get("title", ""),
         archive_dir=raw.get("archive_dir"),
+        notice_retention_years=values["notice_retention_years"],
+        letter_required=values["letter_required"],
+        letter_trust=raw.get("letter_trust"),
         password_page=_password_page(raw.get("password_page")),
         closed_days={**national[0], **own[0]},
         worked_days={**national[1], **own[1]},

@@ -33,6 +33,7 @@ from hopthu.requests import (
 )
 
 UNTRACKED = "?"
+LETTER_SUFFIXES = (".pdf",)
 
 
 @dataclass(frozen=True)
@@ -88,17 +89,20 @@ def immutability_findings(changes: Changes, paths: Iterable[Path], base_ref: str
     prefixes = [_relative(Path(path), changes.top) for path in paths]
     findings = []
     for name, letter in sorted(changes.status.items()):
-        if letter in ("A", UNTRACKED) or not name.endswith(SUFFIXES):
+        # A request's signed letter (hopthu.letters) is part of it: it never changes either.
+        is_letter = name.lower().endswith(LETTER_SUFFIXES)
+        if letter in ("A", UNTRACKED) or not (name.endswith(SUFFIXES) or is_letter):
             continue
         if not any(_below(name, prefix) for prefix in prefixes):
             continue
         what = "deleted" if letter == "D" else "modified"
+        thing = "request letter" if is_letter else "request"
         findings.append(
             Finding(
                 shown_path(Path(changes.top, name)),
                 1,
                 1,
-                f"this request existed at {base_ref} and was {what}: merged requests never change; restore "
+                f"this {thing} existed at {base_ref} and was {what}: merged requests never change; restore "
                 f"it (git checkout {base_ref} -- {name}) and write a new request for the correction",
                 "request-immutable",
             )

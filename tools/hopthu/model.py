@@ -105,6 +105,9 @@ class Organisation:
     signer_name: str = ""  # who signs result notices (người ký), e.g. the director of the IT body
     signer_title: str = ""  # "GIÁM ĐỐC", or "KT. GIÁM ĐỐC\nPHÓ GIÁM ĐỐC"
     archive_dir: str | None = None  # mail host folder; a deleted account's mailbox goes to <dir>/<org>/
+    notice_retention_years: int = 10  # sent notices stay in the records store (hồ sơ) this many years
+    letter_required: bool = False  # a request must point to its signed letter (document.file)
+    letter_trust: str | None = None  # trust store for request letters: path from the repository's top
     mailbox_rule: tuple[str, ...] = (
         "{initials}",
     )  # unit-mailbox candidates ({initials}, {slug}, {place}, {n})
@@ -153,6 +156,8 @@ class Document:
     number: str
     date: dt.date
     signer: str
+    file: str | None = None  # the signed letter (PDF) beside the request file, relative to it
+    sha256: str | None = None  # the letter's SHA-256 (when the PDF stays outside git)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ def load(inventory_path: Path, request_paths: Iterable[Path], finished: Containe
     requests, findings = [], []
     if pending_files:
         requests, findings = load_requests(pending_files, inventory, cross_check=False)
+    findings = [finding for finding in findings if finding.severity == "error"]  # a warning never stops it
     if findings:
         raise PipelineError(f"{len(findings)} problem(s) in the request files: fix them first", findings)
     return Loaded(inventory, requests, len(files) - len(pending_files))

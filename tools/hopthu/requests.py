@@ -11,6 +11,8 @@ A request is one file ``requests/<org>/<unit>/<year>/<id>.yaml``. Checks, in ord
    file name = id, the requester is one the inventory lists for the unit, known application groups;
 4. usernames: every ``create`` account has one (``hopthu assign`` writes it) that the org's naming rule
    admits, that is not reserved and that no other request gives; the same person is not asked for twice;
+   the signed letter (``document.file``) is a PDF signed by ``document.signer``, intact, whole and
+   trusted (``hopthu.letters``);
 5. across files: ids are unique, and so are the usernames ``create`` requests give.
 
 Checks 3–5 run on every part of a file the schema accepted, so one run reports every problem. Cross-file
@@ -36,6 +38,7 @@ from typing import Any
 from hopthu.findings import Finding, field_name, schema_problems, schema_validator, sort_findings
 from hopthu.given import scan
 from hopthu.inventory import SCHEMA_DIR
+from hopthu.letters import check_letter
 from hopthu.model import (
     MERGE_FOLDER,
     Account,
@@ -106,9 +109,9 @@ class CheckedFile:
     # Top-level fields and ("accounts", i) items that break the schema: checks needing them are skipped.
     damaged: set[FieldPath] = field(default_factory=set)
 
-    def add(self, where: FieldPath, message: str, rule: str) -> None:
+    def add(self, where: FieldPath, message: str, rule: str, severity: str = "error") -> None:
         line, col = self.document.locate(where) if self.document else (1, 1)
-        self.findings.append(Finding(self.shown, line, col, message, rule, field=field_name(where)))
+        self.findings.append(Finding(self.shown, line, col, message, rule, severity, field_name(where)))
 
     def intact(self, *parts: FieldPath) -> bool:
         """True when the file was parsed as a mapping and none of ``parts`` breaks the schema."""
@@ -168,6 +171,7 @@ def load_requests(
     *,
     repo_root: Path | None = None,
     cross_check: bool = True,
+    letters: bool = True,
 ) -> tuple[list[Request], list[Finding]]:
     """Check the request files in ``paths`` (files or directories).
 
@@ -175,8 +179,12 @@ def load_requests(
     of every file. ``repo_root`` (default: the working directory) is where ``requests/`` lives.
     ``cross_check=False`` leaves the repository's other request files out of the id and username checks
     (the apply stage, which runs after the merge request's full validation, reads only pending files).
+    ``letters=False`` leaves the signed letters unchecked (``hopthu notify`` reads every request file, all
+    of them validated when they were merged).
     """
-    checked = check_files(request_files(paths), inventory, repo_root=repo_root, cross_check=cross_check)
+    checked = check_files(
+        request_files(paths), inventory, repo_root=repo_root, cross_check=cross_check, letters=letters
+    )
     findings = [finding for item in checked for finding in item.findings]
     requests = [
         item.request
@@ -191,22 +199,37 @@ def sort_requests(requests: Iterable[Request]) -> list[Request]:
 
 
 def check_files(
-    files: Sequence[Path], inventory: Inventory, *, repo_root: Path | None = None, cross_check: bool = True
+    files: Sequence[Path],
+    inventory: Inventory,
+    *,
+    repo_root: Path | None = None,
+    cross_check: bool = True,
+    letters: bool = True,
 ) -> list[CheckedFile]:
     """Check ``files``; the other request files under ``<repo_root>/requests`` take part in the cross-file
     checks (ids, usernames) but their own problems are not reported."""
-    return check_tree(files, inventory, repo_root=repo_root, cross_check=cross_check)[0]
+    return check_tree(files, inventory, repo_root=repo_root, cross_check=cross_check, letters=letters)[0]
 
 
 def check_tree(
-    files: Sequence[Path], inventory: Inventory, *, repo_root: Path | None = None, cross_check: bool = True
+    files: Sequence[Path],
+    inventory: Inventory,
+    *,
+    repo_root: Path | None = None,
+    cross_check: bool = True,
+    letters: bool = True,
 ) -> tuple[list[CheckedFile], list[CheckedFile]]:
-    """Like ``check_files``, also returning the other request files of the repository, checked."""
-    checked = [check_file(path, inventory) for path in files]
+    """Like ``check_files``, also returning the other request files of the repository, checked (their
+    letters not: only what they give takes part)."""
+    checked = [check_file(path, inventory, letters=letters) for path in files]
     root = (repo_root or Path.cwd()) / REQUESTS_DIR
     mine = {os.path.abspath(path) for path in files}
     others = (
-        [check_file(p, inventory) for p in request_files([root]) if os.path.abspath(p) not in mine]
+        [
+            check_file(p, inventory, letters=False)
+            for p in request_files([root])
+            if os.path.abspath(p) not in mine
+        ]
         if cross_check and root.is_dir()
         else []
     )
@@ -214,8 +237,8 @@ def check_tree(
     return checked, others
 
 
-def check_file(path: Path, inventory: Inventory) -> CheckedFile:
-    """Every check that needs only this file and the inventory."""
+def check_file(path: Path, inventory: Inventory, *, letters: bool = True) -> CheckedFile:
+    """Every check that needs only this file and the inventory (and, with ``letters``, its signed letter)."""
     item = CheckedFile(path, shown_path(path))
     try:
         text = read_text(path)
@@ -255,6 +278,8 @@ def check_file(path: Path, inventory: Inventory) -> CheckedFile:
         _check_accounts(item, org)
         if _is_merge(item):
             _check_merge(item, inventory, org)
+        if letters:
+            _check_letter(item, org, inventory)
     if not item.damaged and not any(f.rule == "date-invalid" for f in item.findings):
         item.request = _build_request(item)
     return item
@@ -420,6 +445,16 @@ def _check_requester(item: CheckedFile, org: Organisation) -> None:
             "may ask for accounts; ask IT to add the requester to the inventory",
             "requester-unknown",
         )
+
+
+def _check_letter(item: CheckedFile, org: Organisation, inventory: Inventory) -> None:
+    """The signed letter the request points to (``hopthu.letters``), or its absence."""
+    if not item.intact(("document",)):
+        return
+    root = Path(os.path.abspath(inventory.path)).parent if inventory.path else Path.cwd()
+    for problem in check_letter(item.path, item.data["document"], org, root):
+        where: FieldPath = ("document", problem.field) if problem.field else ("document",)
+        item.add(where, f"{field_name(where)}: {problem.message}", problem.rule, problem.severity)
 
 
 def _check_accounts(item: CheckedFile, org: Organisation) -> None:
@@ -771,7 +806,7 @@ def read_known(path: Path, inventory: Inventory) -> Known:
         text = None
     given = scan(text) if text is not None else None
     if given is None:
-        return known_by(check_file(path, inventory))
+        return known_by(check_file(path, inventory, letters=False))
     usernames = [(("accounts", index), username) for index, username in given.usernames]
     return Known(path, given.id, given.org, usernames)
 
@@ -953,7 +988,11 @@ def _build_request(item: CheckedFile) -> Request:
         unit=MERGE_FOLDER if merge else data["unit"],
         kind=kind,
         document=Document(
-            number=document["number"], date=dt.date.fromisoformat(document["date"]), signer=document["signer"]
+            number=document["number"],
+            date=dt.date.fromisoformat(document["date"]),
+            signer=document["signer"],
+            file=document.get("file"),
+            sha256=document["sha256"].lower() if "sha256" in document else None,
         ),
         requester=Requester(
             name=requester["name"],

@@ -10,6 +10,10 @@ description:
 - What C(hopthu notify) does - every request the audit log records as applied or refused, and every request
   whose one-time passwords wait in the outbox, gets its notice; after delivery the credentials file is
   deleted.
+- Each notice's PDF is signed with the organisation's key when C(signing) names one (PAdES, a visible
+  signature in the signature block, an RFC 3161 timestamp when configured), kept in the records store
+  and recorded in the audit log with its SHA-256; a key that cannot sign stops that notice, which is
+  never sent unsigned.
 - In check mode nothing is rendered or sent; the result lists the requests that would get a notice.
 options:
   outbox:
@@ -59,6 +63,20 @@ options:
     description: Signer's full name.
     type: str
     required: true
+  signing:
+    description:
+    - Per organisation code, the key that signs its notices - C(pkcs12) (a file on this host) or C(pkcs11)
+      (a token - module, token_label, key_label, cert_label) - and an optional RFC 3161 C(timestamp_url).
+    - An organisation not named here sends its notices unsigned.
+    type: dict
+    default: {}
+  signing_secrets:
+    description: Per organisation code, the PKCS#12 passphrase or the token's PIN (ansible-vault).
+    type: dict
+    default: {}
+  records:
+    description: The records store (hồ sơ) of sent notices; default records/ beside the audit log.
+    type: path
 extends_documentation_fragment:
 - hopthu
 - hopthu.audit_log
@@ -74,11 +92,15 @@ EXAMPLES = r"""
     smtp_host: mail.binhthuan.gov.vn
     sender: hopthu@stttt.binhthuan.gov.vn
     signer_name: Nguyễn Văn A
+    signing:
+      binhthuan: {pkcs12: /var/lib/hopthu/keys/binhthuan.p12}
+    signing_secrets: "{{ vault_hopthu_notice_signing_secrets }}"
 """
 
 RETURN = r"""
 notices:
-  description: 'Per request: request_id, status (sent, failed, cleaned, pending), recipient, number, detail.'
+  description: 'Per request: request_id, status (sent, failed, cleaned, pending), recipient, number, detail,
+    signed_by.'
   type: list
   returned: always
 """
@@ -92,13 +114,15 @@ from typing import ClassVar  # noqa: E402
 from ansible.module_utils.hopthu_module import AUDIT_LOG_ARGUMENT, HopthuModule  # noqa: E402
 
 with contextlib.suppress(ImportError):  # reported by HopthuModule.execute
-    from hopthu.audit import AuditLog
+    from hopthu.audit import AuditError, AuditLog
     from hopthu.inventory import load_inventory
     from hopthu.notices.deliver import NoticeSettings, deliver_pending, load_outcomes, work_list
     from hopthu.notices.ledger import LedgerError, NoticeLedger, ledger_path_for, locked
+    from hopthu.notices.records import RecordsStore, default_records_dir
     from hopthu.notices.smtp import DEFAULT_PASSWORD_ENV, SmtpSettings
     from hopthu.passwords import Outbox
     from hopthu.requests import load_requests
+    from hopthu.signing.keys import SigningKeyError, opened_signers, parse_signing
 
 
 class NotifyModule(HopthuModule):
@@ -118,13 +142,16 @@ class NotifyModule(HopthuModule):
         sender=dict(type="str", required=True),
         signer_title=dict(type="str", default="GIÁM ĐỐC"),
         signer_name=dict(type="str", required=True),
+        signing=dict(type="dict", default={}),
+        signing_secrets=dict(type="dict", default={}, no_log=True),
+        records=dict(type="path"),
     )
 
     def run(self) -> dict:
         p = self.params
         inventory = load_inventory(self.inventory_path)
         # Files with errors are left out: their notices wait until validation passes (as `hopthu notify`).
-        requests, _ = load_requests(self.request_paths, inventory, repo_root=self.repo_root)
+        requests, _ = load_requests(self.request_paths, inventory, repo_root=self.repo_root, letters=False)
         outbox = Outbox(p["outbox"])
         ledger_file = Path(p["ledger"]) if p["ledger"] else ledger_path_for(outbox.root)
         try:
@@ -149,7 +176,15 @@ class NotifyModule(HopthuModule):
                 allow_plaintext=p["allow_plaintext"],
                 ca_file=Path(p["smtp_ca_file"]) if p["smtp_ca_file"] else None,
             )
-            with locked(ledger_file):
+            signing = parse_signing(p["signing"] or {}, "signing", secrets=p["signing_secrets"] or {})
+            records = RecordsStore(
+                Path(p["records"]) if p["records"] else default_records_dir(self.audit_log)
+            )
+            with (
+                locked(ledger_file),
+                opened_signers(signing) as signers,
+                AuditLog(self.audit_log) as log,
+            ):
                 results = deliver_pending(
                     outbox=outbox,
                     ledger=NoticeLedger.load(ledger_file),
@@ -158,8 +193,11 @@ class NotifyModule(HopthuModule):
                     outcomes=outcomes,
                     settings=settings,
                     smtp=smtp,
+                    signers=signers,
+                    records=records,
+                    audit=log,
                 )
-        except LedgerError as error:
+        except (LedgerError, AuditError, SigningKeyError) as error:
             self.fail(str(error))
         notices = [asdict(r) for r in results]
         result = {"changed": any(r.status in ("sent", "cleaned") for r in results), "notices": notices}

@@ -27,6 +27,7 @@ COMMANDS = {
     "audit": "audit:audit",
     "server": "server:server",
     "notify": "notify:notify",
+    "notices": "notices:notices",
     "mailbox": "mailbox:mailbox",
     "drift": "drift:drift",
     "codeowners": "codeowners:codeowners",

@@ -19,9 +19,12 @@ from hopthu.cli.common import (
 from hopthu.model import Inventory, Request
 from hopthu.notices.deliver import DeliveryResult, NoticeSettings, Outcome, deliver_pending, load_outcomes
 from hopthu.notices.ledger import LedgerError, NoticeLedger, ledger_path_for, locked
+from hopthu.notices.records import RECORDS_ENV, RecordsStore, default_records_dir
 from hopthu.notices.smtp import DEFAULT_PASSWORD_ENV, SmtpSettings
 from hopthu.passwords import Outbox, OutboxError
 from hopthu.requests import REQUESTS_DIR, GitError, load_requests
+from hopthu.signing.keys import ENV_FILE as SIGNING_ENV
+from hopthu.signing.keys import SigningKeyError, SigningSettings, load_signing_file, opened_signers
 
 # The organisation's own notice templates sit beside inventory/ and requests/, not inside inventory/:
 # Ansible parses every file under an inventory directory as an inventory source.
@@ -97,7 +100,26 @@ ORG_TEMPLATES = Path("templates") / "notices"
     help="Signer's full name, default: the organisation's `signer` in the inventory [$HOPTHU_SIGNER_NAME].",
 )
 @click.option(
-    "--dry-run", is_flag=True, help="Render to --output with passwords hidden; send and delete nothing."
+    "--signing",
+    "signing_file",
+    envvar=SIGNING_ENV,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Signing settings (JSON or YAML): per organisation the key that signs its notices (a PKCS#12 file "
+    "or a PKCS#11 token), where its passphrase or PIN comes from, and an RFC 3161 timestamp server. "
+    f"Without it, or for an organisation it does not name, notices go unsigned [${SIGNING_ENV}].",
+)
+@click.option(
+    "--records",
+    "records_dir",
+    envvar=RECORDS_ENV,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The records store (hồ sơ) of sent notices (default: records/ beside the audit log) "
+    f"[${RECORDS_ENV}].",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Render to --output with passwords hidden, unsigned; send and delete nothing.",
 )
 @click.option(
     "--output",
@@ -123,6 +145,8 @@ def notify(
     sender: str | None,
     signer_title: str | None,
     signer_name: str | None,
+    signing_file: Path | None,
+    records_dir: Path | None,
     dry_run: bool,
     output_dir: Path | None,
     as_json: bool,
@@ -130,9 +154,10 @@ def notify(
     """Send each finished request's result notice to the unit's official mailbox.
 
     A notice goes out for every request with one-time passwords in the outbox and every request the
-    audit log records as applied or refused, unless the ledger says it was sent. After a successful
-    delivery the credentials file is deleted; after a failure everything is kept for the next run.
-    Exit 1 when any notice could not be sent.
+    audit log records as applied or refused, unless the ledger says it was sent. Its PDF is signed with
+    the organisation's key (--signing), kept in the records store and recorded in the audit log with
+    its SHA-256. After a successful delivery the credentials file is deleted; after a failure
+    everything is kept for the next run. Exit 1 when any notice could not be sent.
     """
     if dry_run and output_dir is None:
         raise click.UsageError("--dry-run needs --output DIR")
@@ -174,7 +199,13 @@ def notify(
                 allow_plaintext=allow_plaintext,
                 ca_file=smtp_ca_file,
             )
-            with locked(ledger_file):
+            signing = _signing(signing_file)
+            records = RecordsStore(records_dir or default_records_dir(audit_log))
+            with (
+                locked(ledger_file),
+                opened_signers(signing) as signers,
+                AuditLog(audit_log) as log,  # held for the run: each sent notice is recorded at once
+            ):
                 results = deliver_pending(
                     outbox=outbox,
                     ledger=NoticeLedger.load(ledger_file),
@@ -183,14 +214,23 @@ def notify(
                     outcomes=outcomes,
                     settings=settings,
                     smtp=smtp,
+                    signers=signers,
+                    records=records,
+                    audit=log,
                 )
-    except (OutboxError, LedgerError) as error:
+    except (OutboxError, LedgerError, AuditError, SigningKeyError) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(file_problem(error)) from None
     _report(results, as_json)
     if any(result.status == "failed" for result in results):
         ctx.exit(1)
+
+
+def _signing(path: Path | None) -> dict[str, SigningSettings]:
+    if path is None:
+        return {}
+    return load_signing_file(path)  # SigningKeyError: shown as one line by the caller
 
 
 def _org_templates(repo_root: Path) -> Path | None:
@@ -200,7 +240,9 @@ def _org_templates(repo_root: Path) -> Path | None:
 
 def _requests(directory: Path, inventory: Inventory) -> dict[str, Request]:
     try:
-        requests, _ = load_requests([directory], inventory, repo_root=directory.resolve().parent)
+        requests, _ = load_requests(
+            [directory], inventory, repo_root=directory.resolve().parent, letters=False
+        )
     except GitError as error:
         raise click.ClickException(str(error)) from None
     # Files with errors are left out here; their notices wait (and say so) until 'hopthu validate' passes.
@@ -224,6 +266,8 @@ def _report(results: list[DeliveryResult], as_json: bool) -> None:
         line = f"{result.status:8} {result.request_id}"
         if result.number:
             line += f"  {result.number} -> {result.recipient}"
+        if result.status == "sent":
+            line += f"  (signed by {result.signed_by})" if result.signed_by else "  (unsigned)"
         if result.status == "failed":
             click.echo(f"{line}: {result.detail}", err=True)
         else:

@@ -39,7 +39,9 @@ def validate(
     Checks YAML (plain only, within size limits), the request schema, the inventory (organisation, unit,
     requester, application groups), the file's place (requests/ORG/UNIT/YEAR/ID.yaml), usernames
     (present, admitted by the naming rule, not reserved, not given twice), duplicate ids and people,
-    national ID numbers and, with --base, that merged requests were not changed.
+    national ID numbers, the signed letter (document.file: signed by document.signer, intact, whole,
+    chaining to the organisation's letter_trust) and, with --base, that merged requests and their
+    letters were not changed.
     """
     inventory_path: Path = ctx.obj["inventory"]
     root = repo_root_of(inventory_path)
@@ -62,6 +64,7 @@ def validate(
     summary = f"{len(result.files)} request file(s) checked"
     if base_ref is not None and not result.everything_because:
         summary += f" (changed since the merge base), {result.others} more for their ids and usernames"
-    click.echo(f"{summary}, {errors} problem(s)", err=True)
+    warnings = len(result.findings) - errors
+    click.echo(f"{summary}, {errors} problem(s)" + (f", {warnings} warning(s)" if warnings else ""), err=True)
     if has_errors(result.findings):
         ctx.exit(1)

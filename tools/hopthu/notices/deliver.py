@@ -2,8 +2,10 @@
 
 Work comes from two places: the credentials outbox (requests whose one-time passwords wait for their notice)
 and the audit log (requests with a final record: applied or refused, most without passwords). For each:
-render, send to the unit's official mailbox, then record the delivery in the notice ledger and only then
-delete the credentials file. A failure keeps everything for the next run. A credentials file
+render, sign the PDF with the organisation's key when one is configured (``hopthu.signing``), keep it in the
+records store (``records.py``), send it to the unit's official mailbox, then record the delivery in the
+audit log (its PDF's SHA-256) and the notice ledger, and only then delete the credentials file. A failure
+keeps everything for the next run; a notice whose key cannot sign is not sent unsigned. A credentials file
 addressed to another mailbox than the unit's current one is never sent: passwords go only where the
 request said they would go when the accounts were made.
 """
@@ -12,11 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from hopthu.audit import AuditLog, DoneChange
+from hopthu.audit import OK, AuditError, AuditLog, DoneChange
 from hopthu.model import (
     AccountChange,
     Inventory,
@@ -30,6 +32,7 @@ from hopthu.model import (
 from hopthu.notices.ledger import NoticeLedger
 from hopthu.notices.merger import requester_unit, unit_notices
 from hopthu.notices.pdf import PdfError
+from hopthu.notices.records import SEND_OP, NoticeRecord, RecordsError, RecordsStore
 from hopthu.notices.render import (
     NoticeData,
     NoticeRow,
@@ -38,9 +41,12 @@ from hopthu.notices.render import (
     notice_number,
     render,
 )
-from hopthu.notices.smtp import VIETNAM_TIME, DeliveryError, SmtpSettings, build_message, send
+from hopthu.notices.smtp import VIETNAM_TIME, DeliveryError, SmtpSettings, build_message, transmit
 from hopthu.passwords import Outbox, OutboxError
 from hopthu.refusals import Refusal
+from hopthu.signing.appearance import appearance_for
+from hopthu.signing.keys import SignerPool, SigningKeyError
+from hopthu.signing.sign import SigningError, sign_pdf
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class DeliveryResult:
     recipient: str | None = None
     number: str | None = None
     detail: str = ""
+    signed_by: str | None = None  # the signer certificate's name; None: sent unsigned
 
 
 class NoticeError(Exception):
@@ -175,6 +182,40 @@ def _address(
     return f"{uid}@{org.domain_of(unit_code)}"
 
 
+def signer_organisation(subject: Mapping[str, object], org: Organisation) -> str:
+    """The organisation the visible signature names: the certificate's (O, else CN), else the issuer's."""
+    for key in ("organization_name", "common_name"):
+        value = subject.get(key)
+        if isinstance(value, list | tuple):
+            value = value[0] if value else None
+        if value:
+            return str(value)
+    return org.issuer or org.name
+
+
+def audit_record(request: Request, record: NoticeRecord) -> dict[str, object]:
+    """The audit log's record of a sent notice: what was sent to whom, and the kept PDF's SHA-256."""
+    return {
+        "event": "change",
+        "request": request.id,
+        "document": request.document.number,
+        "org": request.org,
+        "op": SEND_OP,
+        "result": OK,
+        "reason": f"notice {record.number} sent to {', '.join([record.recipient, *record.copies])}",
+        "after": {
+            "number": [record.number],
+            "recipient": [record.recipient],
+            "copies": list(record.copies),
+            "message_id": [record.message_id],
+            "record": [record.file],
+            "sha256": [record.sha256],
+            "signed_by": [record.signed_by] if record.signed_by else [],
+            "sent_at": [record.sent_at or ""],
+        },
+    }
+
+
 def work_list(pending: Iterable[str], outcomes: Iterable[str], ledger: NoticeLedger) -> list[str]:
     """Requests that need a notice (or a leftover credentials file cleaned up), in a stable order."""
     waiting = {request_id for request_id in outcomes if not ledger.is_sent(request_id)}
@@ -214,10 +255,16 @@ def deliver_pending(
     smtp: SmtpSettings | None = None,
     dry_run_dir: Path | None = None,
     now: dt.datetime | None = None,
+    signers: SignerPool | None = None,
+    records: RecordsStore | None = None,
+    audit: AuditLog | None = None,
 ) -> list[DeliveryResult]:
-    """Send every pending notice (or, with ``dry_run_dir``, write them there with placeholder passwords).
+    """Send every pending notice (or, with ``dry_run_dir``, write them there with placeholder passwords,
+    unsigned: a preview needs no key).
 
-    The caller holds ``hopthu.notices.ledger.locked(ledger.path)`` around this call when sending.
+    ``signers`` open the organisations' keys (an organisation without one sends unsigned notices);
+    ``records`` keeps each sent notice, ``audit`` (open for writing) records it. The caller holds
+    ``hopthu.notices.ledger.locked(ledger.path)`` around this call when sending.
     """
     if dry_run_dir is None and smtp is None:
         raise ValueError("deliver_pending needs SMTP settings unless it is a dry run")
@@ -239,9 +286,21 @@ def deliver_pending(
                     smtp=smtp,
                     dry_run_dir=dry_run_dir,
                     now=now,
+                    signers=signers,
+                    records=records,
+                    audit=audit,
                 )
             )
-        except (NoticeError, DeliveryError, NoticeTemplateError, PdfError, OutboxError) as exc:
+        except (
+            NoticeError,
+            DeliveryError,
+            NoticeTemplateError,
+            PdfError,
+            OutboxError,
+            SigningError,
+            SigningKeyError,
+            RecordsError,
+        ) as exc:
             results.append(DeliveryResult(request_id, "failed", detail=str(exc)))
     return results
 
@@ -259,6 +318,9 @@ def _deliver_one(
     smtp: SmtpSettings | None,
     dry_run_dir: Path | None,
     now: dt.datetime,
+    signers: SignerPool | None = None,
+    records: RecordsStore | None = None,
+    audit: AuditLog | None = None,
 ) -> DeliveryResult:
     dry_run = dry_run_dir is not None
     if ledger.is_sent(request_id) and in_outbox:
@@ -275,7 +337,10 @@ def _deliver_one(
         )
     org = inventory.organisations.get(request.org)
     if org is not None and request.kind is Kind.MERGE and not in_outbox:
-        return _deliver_merger(request, org, inventory, outcomes, ledger, settings, smtp, dry_run_dir, now)
+        return _deliver_merger(
+            request, org, inventory, outcomes, ledger, settings, smtp, dry_run_dir, now,
+            signers=signers, records=records, audit=audit,
+        )  # fmt: skip
     unit = org.units.get(request.unit) if org else None
     if org is None or unit is None:
         raise NoticeError(
@@ -339,13 +404,95 @@ def _deliver_one(
         return DeliveryResult(request_id, "rendered", unit.mailbox, data.number, detail=str(dry_run_dir))
 
     assert smtp is not None
-    ledger.save()  # the number is given before the send, so a retry sends the same number
-    message_id = send(rendered, smtp=smtp, sender=settings.sender, recipient=unit.mailbox, copies=copies)
+    message_id, rendered = _send_kept(
+        request, data, rendered, copies, settings=settings, smtp=smtp, ledger=ledger, signers=signers,
+        records=records, audit=audit, now=now,
+    )  # fmt: skip
     ledger.mark_sent(request_id, recipient=unit.mailbox, message_id=message_id, at=now)
     ledger.save()
     if in_outbox:
         outbox.remove(request_id)  # the notice was the only place the passwords were to go
-    return DeliveryResult(request_id, "sent", unit.mailbox, data.number, detail=message_id)
+    return DeliveryResult(
+        request_id, "sent", unit.mailbox, data.number, detail=message_id, signed_by=rendered.signed_by
+    )
+
+
+def _send_kept(
+    request: Request,
+    data: NoticeData,
+    rendered: RenderedNotice,
+    copies: list[str],
+    *,
+    settings: NoticeSettings,
+    smtp: SmtpSettings,
+    ledger: NoticeLedger,
+    signers: SignerPool | None,
+    records: RecordsStore | None,
+    audit: AuditLog | None,
+    now: dt.datetime,
+) -> tuple[str, RenderedNotice]:
+    """Sign, keep, send and record one notice (its number already in ``ledger``): the Message-ID and
+    the notice as sent."""
+    org, unit = data.org, data.unit
+    rendered = _signed(rendered, data, signers)
+    ledger.save()  # the number is given before the send, so a retry sends the same number
+    message = build_message(rendered, sender=settings.sender, recipient=unit.mailbox, copies=copies)
+    kept = None
+    if records is not None:  # kept as it is about to go: no sent notice is without its record
+        kept = records.stage(
+            request=request.id,
+            org=org.code,
+            unit=unit.code,
+            number=data.number,
+            issued=data.issued,
+            subject=rendered.subject,
+            recipient=unit.mailbox,
+            copies=tuple(copies),
+            message_id=str(message["Message-ID"]),
+            file_name=rendered.attachment_name,
+            pdf=rendered.attachment_bytes,
+            retention_years=org.notice_retention_years,
+            signed_by=rendered.signed_by,
+        )
+    message_id = transmit(
+        message, rendered, smtp=smtp, sender=settings.sender, recipients=[unit.mailbox, *copies]
+    )
+    try:
+        if records is not None and kept is not None:
+            kept = records.mark_sent(kept, now)
+            if audit is not None:  # the PDF's hash in the hash chain: the log vouches for the store
+                audit.append([audit_record(request, kept)])
+    except (RecordsError, AuditError, OSError) as error:
+        raise NoticeError(
+            f"request {request.id}: notice {data.number} was delivered ({message_id}) but not recorded "
+            f"({error}); the next run sends it again and records it"
+        ) from None
+    return message_id, rendered
+
+
+def _signed(rendered: RenderedNotice, data: NoticeData, signers: SignerPool | None) -> RenderedNotice:
+    """The notice with its PDF signed by the organisation's key, or as it is when none is configured."""
+    found = signers.signer_for(data.org.code) if signers is not None else None
+    if found is None or not rendered.attachment_bytes:
+        return rendered
+    config, signer = found
+    subject = signer.signing_cert.subject.native
+    appearance = appearance_for(
+        signer_name=data.signer_name,
+        signer_title=data.signer_title,
+        organisation=signer_organisation(subject, data.org),
+        signed_at=dt.datetime.now(VIETNAM_TIME),  # the real moment, whatever date the notice carries
+        box=rendered.signature_box,
+    )
+    signed = sign_pdf(
+        rendered.attachment_bytes,
+        signer,
+        appearance=appearance,
+        reason=f"Thông báo số {data.number}",
+        location=data.org.place,
+        timestamp_url=config.timestamp_url,
+    )
+    return replace(rendered, attachment_bytes=signed, signed_by=str(subject.get("common_name") or ""))
 
 
 def _deliver_merger(
@@ -358,6 +505,10 @@ def _deliver_merger(
     smtp: SmtpSettings | None,
     dry_run_dir: Path | None,
     now: dt.datetime,
+    *,
+    signers: SignerPool | None = None,
+    records: RecordsStore | None = None,
+    audit: AuditLog | None = None,
 ) -> DeliveryResult:
     """A merger's notices: one per source unit (applied), or one to IT, who filed it (refused). Each is
     numbered and recorded on its own; the request counts as notified when all of them are sent."""
@@ -405,8 +556,10 @@ def _deliver_merger(
             _write_preview(preview, rendered, sender=settings.sender, recipient=unit.mailbox, copies=copy_to)
             continue
         assert smtp is not None
-        ledger.save()
-        message_id = send(rendered, smtp=smtp, sender=settings.sender, recipient=unit.mailbox, copies=copy_to)
+        message_id, _ = _send_kept(
+            request, data, rendered, copy_to, settings=settings, smtp=smtp, ledger=ledger,
+            signers=signers, records=records, audit=audit, now=now,
+        )  # fmt: skip
         ledger.mark_sent(key, recipient=unit.mailbox, message_id=message_id, at=now)
         ledger.save()
     if dry_run_dir is not None:

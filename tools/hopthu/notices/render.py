@@ -23,11 +23,16 @@ from markupsafe import Markup
 
 from hopthu.model import Kind, Organisation, Request, Unit
 from hopthu.refusals import Refusal
+from hopthu.signing.appearance import SignatureBox
 
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 
 # Shown instead of each password in a dry run, so a reviewer can read the notice without a secret in it.
 PASSWORD_PLACEHOLDER = "••••••••"
+# The PDF is the official, signed document that is filed and kept for years (notices/records.py): it
+# never holds a password. Each one-time password is in the e-mail's text and HTML only; the PDF's
+# password column says so.
+PASSWORD_IN_EMAIL = "(trong thư)"
 
 Outcome = Literal["applied", "refused"]
 
@@ -86,6 +91,8 @@ class RenderedNotice:
     attachment_mime: str
     request_id: str = ""
     has_secrets: bool = False  # True when real passwords are inside (never for a dry run)
+    signature_box: SignatureBox | None = None  # where the PDF's layout leaves room for the signature
+    signed_by: str | None = None  # the signer certificate's name once the PDF is signed (notices/deliver.py)
 
     def __repr__(self) -> str:
         return (
@@ -273,11 +280,16 @@ def render(
     # The e-mail subject is one more "layout" of the same kind template, so its wording stays in one place.
     subject_text = _render_template(text_env, template, _context(data, rows, "subject.txt.j2"))
     subject = " ".join(subject_text.split())  # one header line, whatever the template's line breaks
-    attachment = b""
+    attachment, box = b"", None
     if with_attachment:
-        from hopthu.notices.pdf import html_to_pdf  # WeasyPrint is slow to import: only when needed
+        from hopthu.notices.pdf import print_pdf  # WeasyPrint is slow to import: only when needed
 
-        attachment = html_to_pdf(html)
+        # The same page as the e-mail's HTML, each password replaced by where to find it (the e-mail).
+        paper = [
+            row._replace(password=PASSWORD_IN_EMAIL) if row.password is not None else row for row in rows
+        ]
+        printed = print_pdf(_render_template(html_env, template, _context(data, paper, "layout.html.j2")))
+        attachment, box = printed.data, printed.signature_box
     return RenderedNotice(
         subject=subject,
         text=text,
@@ -287,4 +299,5 @@ def render(
         attachment_mime="application/pdf",
         request_id=data.request.id,
         has_secrets=not dry_run and any(row.password for row in data.rows),
+        signature_box=box,
     )

@@ -115,8 +115,17 @@ def send(
     rendered: RenderedNotice, *, smtp: SmtpSettings, sender: str, recipient: str, copies: Sequence[str] = ()
 ) -> str:
     """Hand one notice to the SMTP server. Returns the Message-ID; raises DeliveryError on any failure."""
-    check_transport(smtp, rendered)
     message = build_message(rendered, sender=sender, recipient=recipient, copies=copies)
+    return transmit(message, rendered, smtp=smtp, sender=sender, recipients=[recipient, *copies])
+
+
+def transmit(
+    message: EmailMessage, rendered: RenderedNotice, *, smtp: SmtpSettings, sender: str, recipients: list[str]
+) -> str:
+    """Hand a message built by ``build_message`` to the SMTP server, as it is (the records store keeps
+    what is sent). Returns its Message-ID; raises DeliveryError on any failure."""
+    check_transport(smtp, rendered)
+    recipient = recipients[0]
     where = f"{smtp.host}:{smtp.port}"
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
@@ -127,7 +136,7 @@ def send(
                 client.ehlo()
             if smtp.username:
                 client.login(smtp.username, _smtp_password(smtp))
-            client.send_message(message, from_addr=sender, to_addrs=[recipient, *copies])
+            client.send_message(message, from_addr=sender, to_addrs=recipients)
     except smtplib.SMTPNotSupportedError:
         raise DeliveryError(f"{where} does not offer STARTTLS (or AUTH); the notice was not sent") from None
     except smtplib.SMTPRecipientsRefused as exc:
