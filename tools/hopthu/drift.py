@@ -106,15 +106,18 @@ def expected_state(
         if when is None:
             continue
         org = inventory.organisations[request.org]
-        touched = {(request.org, uid) for uid in touched_uids([request]).get(request.org, ())}
-        snapshot = Snapshot({key: state[key] for key in touched if key in state})
+        if request.merge is not None:  # a merger moves every account of its units: it reads them all
+            snapshot = Snapshot(dict(state))
+        else:
+            touched = {(request.org, uid) for uid in touched_uids([request]).get(request.org, ())}
+            snapshot = Snapshot({key: state[key] for key in touched if key in state})
         (planned,) = make_plan([request], inventory, snapshot, Progress(), when).requests
         if planned.refusal:
             not_replayed[request.id] = planned.refusal
             continue
         for change in planned.changes:
             simulate(state, change, org)
-            last[(change.org, change.uid)] = request.id
+            last[(change.org, change.entry_uid)] = request.id
     return Expected(state, last, not_replayed)
 
 

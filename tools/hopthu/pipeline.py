@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hopthu.audit import DETECT, AuditLog, Ledger
-from hopthu.directory.applier import Applier, ApplyReport
+from hopthu.directory.applier import Applier, ApplyReport, Peer
 from hopthu.directory.connection import connect
 from hopthu.directory.reader import DirectoryReader
 from hopthu.directory.writer import LdapWriter
@@ -20,7 +20,7 @@ from hopthu.findings import Finding
 from hopthu.inventory import load_inventory
 from hopthu.model import Inventory, Request, Snapshot
 from hopthu.passwords import Outbox
-from hopthu.plan import Plan, Progress, make_plan, touched_uids
+from hopthu.plan import Plan, Progress, make_plan, merged_units, touched_uids
 from hopthu.requests import load_requests, request_files
 
 
@@ -79,13 +79,31 @@ def pending(requests: Iterable[Request], progress: Progress) -> list[Request]:
 
 def read_snapshot(loaded: Loaded, requests: list[Request], connect_org: Callable[[str], object]) -> Snapshot:
     """One read of every account the pending requests touch: targeted look-ups for a few, one paged
-    search for many (the reader decides)."""
+    search for many (the reader decides). For a merger: every account of its source units, every name
+    in use in its target, and the target's entries of the usernames the movers would have there."""
+    inventory = loaded.inventory
     accounts = {}
     for org_code, uids in sorted(touched_uids(requests).items()):
-        org = loaded.inventory.organisations[org_code]
+        org = inventory.organisations[org_code]
         found = DirectoryReader(connect_org(org_code)).accounts(org, uids)
         accounts.update({(org_code, uid): account for uid, account in found.items()})
-    return Snapshot(accounts)
+    for org_code, units in sorted(merged_units(requests).items()):
+        org = inventory.organisations[org_code]
+        found = DirectoryReader(connect_org(org_code)).accounts_in_units(org, units)
+        accounts.update({(org_code, uid): account for uid, account in found.items()})
+    taken: dict[str, dict[str, str | None]] = {}
+    for request in requests:
+        if request.merge is None or all(source.org == request.org for source in request.merge.sources):
+            continue
+        target = inventory.organisations[request.org]
+        reader = DirectoryReader(connect_org(target.code))
+        names = taken.setdefault(target.code, reader.holders(target))
+        sources = {source.org for source in request.merge.sources}
+        wanted = {r.new_username for r in request.merge.renames if r.new_username}
+        wanted |= {uid for (org_code, uid) in accounts if org_code in sources}
+        found = reader.accounts(target, sorted(name for name in wanted if name in names))
+        accounts.update({(target.code, uid): account for uid, account in found.items()})
+    return Snapshot(accounts, taken)
 
 
 class Session:
@@ -147,12 +165,27 @@ def apply(
         the_plan = _plan_from(loaded, session, progress, now)
         if on_plan:
             on_plan(the_plan)
-        for org_code in sorted({rp.request.org for rp in the_plan.requests if not rp.done}):
-            org = loaded.inventory.organisations[org_code]
-            conn = session.connection(org_code)
-            applier = Applier(org, LdapWriter(conn), audit, outbox, on_progress, DirectoryReader(conn))
-            report.recovered += applier.recover(the_plan, progress)
-            applier.apply(the_plan, report)
+        peers: dict[str, Peer] = {}
+        appliers: dict[str, Applier] = {}
+
+        def peer(code: str) -> Peer:
+            if code not in peers:
+                conn = session.connection(code)
+                org = loaded.inventory.organisations[code]
+                peers[code] = Peer(org, LdapWriter(conn), DirectoryReader(conn))
+            return peers[code]
+
+        # In plan order, across organisations: a merger sees what the requests before it did.
+        for rp in the_plan.requests:
+            if rp.done:
+                continue
+            code = rp.request.org
+            if code not in appliers:
+                own = peer(code)
+                applier = Applier(own.org, own.writer, audit, outbox, on_progress, own.reader, peers=peer)
+                report.recovered += applier.recover(the_plan, progress)
+                appliers[code] = applier
+            appliers[code].apply_request(rp, report)
     return the_plan, report
 
 

@@ -244,6 +244,7 @@ def orgs_for_directory(directory: LocalDirectory, organisations: Iterable[Organi
             org,
             bind_dn=directory.service_dn(org, MAIL_LOOKUP),
             bind_password_file=directory.service_password_file(org, MAIL_LOOKUP),
+            ldap_uri=directory.uri,
         )
         for org in organisations
     ]
