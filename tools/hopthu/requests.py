@@ -603,19 +603,8 @@ def _check_renames(item: CheckedFile, target: Organisation, moved: dict[str, set
             )
             continue
         where = (*here, "new_username")
-        problem = address_problem(new)
-        if problem is not None:
-            item.add(
-                where, f"{field_name(where)}: '{new}' is not a valid address: {problem}", "username-invalid"
-            )
+        if not _check_given_username(item, where, new, target, "hopthu assign --directory"):
             continue
-        if new in target.reserved:
-            item.add(
-                where,
-                f"{field_name(where)}: '{new}' is a reserved name of {target.code}: remove it and "
-                "run `hopthu assign --directory`",
-                "username-reserved",
-            )
         if "full_name" in rename:
             try:
                 name = _parsed_name(rename["full_name"])
@@ -671,6 +660,26 @@ def _check_backup_email(
         )
 
 
+def _check_given_username(
+    item: CheckedFile, where: FieldPath, username: str, org: Organisation, run: str
+) -> bool:
+    """A username written in the file (by `hopthu assign` or a reviewer): an address, and not one of the
+    organisation's reserved names. False when it is no address at all (nothing more to check of it)."""
+    problem = address_problem(username)
+    if problem is not None:
+        item.add(
+            where, f"{field_name(where)}: '{username}' is not a valid address: {problem}", "username-invalid"
+        )
+        return False
+    if username in org.reserved:
+        item.add(
+            where,
+            f"{field_name(where)}: '{username}' is a reserved name of {org.code}: remove it and run `{run}`",
+            "username-reserved",
+        )
+    return True
+
+
 def _check_new_account(
     item: CheckedFile, org: Organisation, here: FieldPath, account: dict[str, Any]
 ) -> None:
@@ -692,19 +701,8 @@ def _check_new_account(
         )
         return
     where = (*here, "username")
-    problem = address_problem(username)
-    if problem is not None:
-        item.add(
-            where, f"{field_name(where)}: '{username}' is not a valid address: {problem}", "username-invalid"
-        )
+    if not _check_given_username(item, where, username, org, "hopthu assign"):
         return
-    if username in org.reserved:
-        item.add(
-            where,
-            f"{field_name(where)}: '{username}' is a reserved name of {org.code}: remove the username "
-            "and run `hopthu assign`",
-            "username-reserved",
-        )
     if is_unit:
         return  # unit mailbox names are suggested, not prescribed: any free address will do
     born = _parse_date(account["birth_date"]) if "birth_date" in account else None
