@@ -63,6 +63,7 @@ bench: setup
 	$(PY) bench/status.py
 	$(PY) bench/export.py
 	cd bench && ../$(PY) replication.py
+	$(PY) bench/merge.py
 	$(PY) bench/signing.py
 
 clean:

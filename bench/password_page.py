@@ -3,7 +3,9 @@ password of its own new account, against the real slapd (fsync on, as in product
 `hopthu password-page` (Waitress, its own process).
 
 Each client is one browser: GET the form (cookie, CSRF token), POST the four fields; its latency is the
-whole change, both requests. Prints changes/s and p50/p95/max latency.
+whole change, both requests. Prints changes/s and p50/p95/max latency, and beside them, in the same run
+against the same slapd, the raw baseline: as many clients doing the directory's part alone with ldap3
+(bind as the person, then the password-modify with the old password) on accounts of their own.
 
     .venv/bin/python bench/password_page.py [--clients 50] [--rounds 1] [--threads 16]
 """
@@ -18,8 +20,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import ldap3
 
 from hopthu.directory import dn
 from hopthu.directory.server import LocalDirectory, free_port
@@ -59,6 +64,36 @@ def wait_for_page(url: str, process: subprocess.Popen, timeout: float = 20.0) ->
     raise SystemExit(f"the page did not answer on {url}")
 
 
+def burst(clients: int, rounds: int, change: Callable[[int, int], bool]) -> tuple[float, list[float], int]:
+    """``clients`` threads released at once, each making ``rounds`` changes: seconds, latencies, failures."""
+    start_line = threading.Barrier(clients)
+    latencies: list[float] = []
+    failures = 0
+
+    def client(number: int) -> None:
+        nonlocal failures
+        start_line.wait()
+        for r in range(rounds):
+            began = time.perf_counter()
+            done = change(number, r)
+            latencies.append(time.perf_counter() - began)
+            failures += not done
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    return time.perf_counter() - began, latencies, failures
+
+
+def figures(count: int, elapsed: float, latencies: list[float]) -> str:
+    ordered = sorted(latencies)
+    p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
+    return (
+        f"{count / elapsed:.1f} changes/s; latency p50 {statistics.median(ordered) * 1000:.0f} ms, "
+        f"p95 {p95 * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -83,10 +118,10 @@ def main() -> None:
         try:
             admin = directory.connect(org)
             count = args.clients * args.rounds
-            for i in range(count):
-                values = {"uid": f"u{i:04d}", "cn": "Trần Thị Bích", "sn": "Trần", "givenName": "Bích"}
+            for uid in [f"{prefix}{i:04d}" for prefix in "ur" for i in range(count)]:
+                values = {"uid": uid, "cn": "Trần Thị Bích", "sn": "Trần", "givenName": "Bích"}
                 values |= {"userPassword": ONE_TIME, "pwdReset": "TRUE"}
-                assert admin.add(dn.person_dn(org, f"u{i:04d}"), ["inetOrgPerson", "hopthuAccount"], values)
+                assert admin.add(dn.person_dn(org, uid), ["inetOrgPerson", "hopthuAccount"], values)
             admin.unbind()
             command = [
                 HOPTHU,
@@ -109,40 +144,47 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}/"
             wait_for_page(url, page)
 
-            start_line = threading.Barrier(args.clients)
-            latencies: list[float] = []
-            failures: list[str] = []
+            def through_the_page(number: int, r: int) -> bool:
+                uid = f"u{number * args.rounds + r:04d}"
+                answer = PageClient(url).change_password(
+                    f"{uid}@bench.gov.vn", ONE_TIME, f"Rieng-Tu-{number}-{r}-8642#"
+                )
+                return "Đã đổi mật khẩu" in answer.body
 
-            def client(number: int) -> None:
-                start_line.wait()
-                for r in range(args.rounds):
-                    uid = f"u{number * args.rounds + r:04d}"
-                    began = time.perf_counter()
-                    answer = PageClient(url).change_password(
-                        f"{uid}@bench.gov.vn", ONE_TIME, f"Rieng-Tu-{number}-{r}-8642#"
+            def raw(number: int, r: int) -> bool:
+                person = dn.person_dn(org, f"r{number * args.rounds + r:04d}")
+                server = ldap3.Server(directory.uri, get_info=ldap3.NONE)
+                connection = ldap3.Connection(server, person, ONE_TIME)
+                try:
+                    if not connection.bind():
+                        return False
+                    return bool(
+                        connection.extend.standard.modify_password(
+                            person, ONE_TIME, f"Rieng-Tu-{number}-{r}-8642#"
+                        )
                     )
-                    latencies.append(time.perf_counter() - began)
-                    if "Đã đổi mật khẩu" not in answer.body:
-                        failures.append(f"{uid}: {answer.status}")
+                finally:
+                    connection.unbind()
 
-            began = time.perf_counter()
-            with ThreadPoolExecutor(args.clients) as pool:
-                list(pool.map(client, range(args.clients)))
-            elapsed = time.perf_counter() - began
+            page_run = burst(args.clients, args.rounds, through_the_page)
+            raw_run = burst(args.clients, args.rounds, raw)
         finally:
             if page is not None:
                 page.terminate()
                 page.wait(timeout=10)
             directory.stop()
-    if failures:
-        raise SystemExit(f"{len(failures)} change(s) failed, e.g. {failures[:3]}")
-    ordered = sorted(latencies)
-    p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
+    (page_seconds, page_latencies, page_failures), (raw_seconds, raw_latencies, raw_failures) = (
+        page_run,
+        raw_run,
+    )
+    if page_failures or raw_failures:
+        raise SystemExit(f"changes failed: {page_failures} through the page, {raw_failures} raw")
     print(
-        f"{count} password changes by {args.clients} concurrent clients (page: {args.threads} threads, "
-        f"slapd with fsync): {count / elapsed:.1f} changes/s; latency "
-        f"p50 {statistics.median(ordered) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
-        f"max {ordered[-1] * 1000:.0f} ms"
+        f"{count} password changes by {args.clients} concurrent clients, slapd with fsync:\n"
+        f"  the page ({args.threads} Waitress threads, GET + POST): "
+        f"{figures(count, page_seconds, page_latencies)}\n"
+        f"  raw ldap3 (bind + password modify):       {figures(count, raw_seconds, raw_latencies)}\n"
+        f"  page / raw throughput: {raw_seconds / page_seconds:.2f}"
     )
 
 

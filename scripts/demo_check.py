@@ -4,6 +4,9 @@
 - a locked (khóa) person cannot bind, even with the right password;
 - IMAP refuses the one-time password, naming the password page, while a message to the new address is
   delivered all the same;
+- the merger (sáp nhập) of Bình Thuận's Sở Nội vụ into Lâm Đồng's: anvtt is anvtt2 there (its username was
+  taken), binds with the password it had, its Bình Thuận entry is gone, and mail to both of its old
+  addresses arrives in the mailbox it always had;
 - the unit's official mailbox changes its one-time password on the page; after `hopthu notify` it holds
   the result notice with its PDF;
 - that PDF is signed with the organisation's (demo) certificate, the kept record is byte for byte the one
@@ -39,6 +42,14 @@ from hopthu.web.client import PageClient
 
 PERSON = ("binhthuan", "2025-03-03-bdt-cap-moi", "minhnv", "minhnv@bdt.binhthuan.gov.vn")
 LOCKED = ("binhthuan", "2025-03-03-bdt-cap-moi", "thodn")
+# Bình Thuận's anvtt, moved by 2025-06-30-sap-nhap-snv-binhthuan (renamed anvtt2: anvtt is taken in Lâm
+# Đồng); its old addresses: before its transfer (chuyển công tác) and before the merger.
+MERGED = (
+    "2025-03-03-bdt-cap-moi",
+    "anvtt",
+    "anvtt2",
+    ("anvtt@bdt.binhthuan.gov.vn", "anvtt@snv.binhthuan.gov.vn"),
+)
 UNIT_BOX = ("binhthuan", "2025-03-01-bdt-hop-thu-don-vi", "bdt", "bdt@binhthuan.gov.vn")
 
 
@@ -131,6 +142,40 @@ def wait_for_subject(imap_port: int, address: str, secret: str, needle: str) -> 
         time.sleep(0.3)
 
 
+def merged_person(endpoints: dict, mail: dict, mail_root: Path, one_time: str) -> None:
+    """The merger's proof: the moved person binds in Lâm Đồng with the password it had, is gone from
+    Bình Thuận, and a message to each old address lands in the mailbox folder it always had."""
+    _, old_uid, new_uid, old_addresses = MERGED
+    source, target = endpoints["binhthuan"], endpoints["lamdong"]
+    conn = bind(target.uri, f"uid={new_uid},ou=people,{target.bind_dn.split(',', 1)[1]}", one_time)
+    say(
+        conn.bound,
+        f"after the merger (sáp nhập) {old_uid} of Bình Thuận is {new_uid} of Lâm Đồng, same password",
+    )
+    conn.unbind()
+    conn = bind(source.uri, f"uid={old_uid},ou=people,{source.bind_dn.split(',', 1)[1]}", one_time)
+    say(not conn.bound, f"…and its Bình Thuận entry is gone ({conn.result['description']})")
+    token = secrets.token_hex(8)  # an ASCII header: found as it is in the message files
+    for address in old_addresses:
+        message = EmailMessage()
+        message["From"], message["To"] = "vanphong@lamdong.gov.vn", address
+        message["Subject"], message["X-Hopthu-Demo"] = "Thư gửi địa chỉ cũ sau sáp nhập", token
+        message.set_content("Thư thử nghiệm của make demo.")
+        with smtplib.SMTP("127.0.0.1", mail["smtp_port"]) as smtp:
+            smtp.send_message(message)
+    folder = mail_root / "binhthuan" / old_uid / "Maildir"  # its hopthuMailbox: the mail did not move
+    deadline = time.monotonic() + 15
+    while True:
+        arrived = [f for f in folder.glob("*/*") if token.encode() in f.read_bytes()]
+        if len(arrived) >= len(old_addresses) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    say(
+        len(arrived) == len(old_addresses),
+        f"mail to {' and '.join(old_addresses)} arrives in {new_uid}'s mailbox",
+    )
+
+
 PDFSIG_LINES = (
     "Signer Certificate Common Name",
     "Signing Time",
@@ -182,6 +227,14 @@ def main() -> None:
     page_url = os.environ.get("HOPTHU_DEMO_PAGE", "http://127.0.0.1:10080/")
     refused = imap_refusal(mail["imap_port"], address, one_time)
     say(refused is not None and "doi mat khau" in refused, f"IMAP refuses the one-time password: {refused}")
+
+    merged_request, merged_uid, _, _ = MERGED
+    merged_person(
+        load_endpoints(directory),
+        mail,
+        directory.parent / "mail" / "mail",
+        password(merged_request, merged_uid),
+    )
 
     _, box_request, box_uid, box_address = UNIT_BOX
     box_one_time = password(box_request, box_uid)  # read before the notice step deletes the outbox file

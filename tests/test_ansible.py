@@ -56,7 +56,7 @@ class Site:
         return self.root.parent / f"{self.root.name}-state" / "outbox"
 
     def secrets(self) -> list[str]:
-        orgs = ("binhthuan", "ctu", "danang")
+        orgs = ("binhthuan", "ctu", "danang", "lamdong")
         services = [self.server.service_password(org, name) for org in orgs for name in SERVICE_IDENTITIES]
         return [self.server.bind_password(org) for org in orgs] + services
 
@@ -111,7 +111,7 @@ def site(tmp_path, start_directory) -> Site:
                                 "ldap": {
                                     "hopthu_directory": {
                                         "uri": server.uri,
-                                        "organisations": ["binhthuan", "ctu", "danang"],
+                                        "organisations": ["binhthuan", "ctu", "danang", "lamdong"],
                                     }
                                 }
                             }
@@ -153,6 +153,7 @@ def site(tmp_path, start_directory) -> Site:
         "ANSIBLE_NOCOLOR": "1",
         "HOPTHU_BIND_PASSWORD_CTU": server.bind_password("ctu"),
         "HOPTHU_BIND_PASSWORD_DANANG": server.bind_password("danang"),
+        "HOPTHU_BIND_PASSWORD_LAMDONG": server.bind_password("lamdong"),
         "PATH": f"{BIN}:{env.get('PATH', '')}",
     }
     return Site(root, server, env)

@@ -118,10 +118,17 @@ def test_apply_every_kind_then_reapply_changes_nothing(workspace):
     conn.search(server.base_dn("binhthuan"), "(uid=minhnv)")
     assert conn.result["result"] == 50  # insufficientAccessRights until the password is changed
 
-    # update (thay đổi): transfer to snv keeps the username, moves the address to the new sub-domain
-    an = workspace.person("binhthuan", "anvtt")
+    # update (thay đổi): transfer to snv keeps the username, moves the address to the new sub-domain;
+    # then the merger (sáp nhập) of Bình Thuận's snv into Lâm Đồng's moves it on: anvtt is taken there,
+    # so it is anvtt2 (the shipped renames), both old addresses kept, the same password
+    assert workspace.person("binhthuan", "anvtt") is None
+    an = workspace.person("lamdong", "anvtt2")
     assert an["departmentNumber"] == ["snv"]
-    assert an["mail"] == ["anvtt@snv.binhthuan.gov.vn"]
+    assert an["mail"] == ["anvtt2@snv.lamdong.gov.vn"]
+    assert sorted(an["mailLocalAddress"]) == ["anvtt@bdt.binhthuan.gov.vn", "anvtt@snv.binhthuan.gov.vn"]
+    assert workspace.person("lamdong", "anvtt")["cn"] == ["Vũ Thị Thu An"]  # Lâm Đồng's own anvtt
+    issued = Outbox(workspace.outbox).credentials("2025-03-03-bdt-cap-moi").passwords["anvtt"]
+    assert bind_as(server, "lamdong", "anvtt2", issued) is not None
 
     # lock (khóa): bind fails, data kept
     tho = workspace.person("binhthuan", "thodn")
@@ -169,8 +176,15 @@ def test_apply_every_kind_then_reapply_changes_nothing(workspace):
 
     # no generated password, and no bind credential, anywhere but where they belong (outbox, the server's
     # secret files): not in the repository's files, the commands' output, the plan or the audit log
-    orgs = ("binhthuan", "danang", "ctu")
+    orgs = ("binhthuan", "danang", "ctu", "lamdong")
     secrets = list(passwords.values()) + [server.bind_password(org) for org in orgs]
+    # and no password hash: the merger copies them, through no plan, log or record
+    for org in orgs:
+        conn = workspace.conn(org)
+        conn.search(server.base_dn(org), "(userPassword=*)", attributes=["userPassword"])
+        values = [value for entry in conn.entries for value in entry.userPassword.values]
+        secrets += [value.decode() if isinstance(value, bytes) else value for value in values]
+        conn.unbind()
     secrets += [server.service_password(org, name) for org in orgs for name in dn.SERVICE_IDENTITIES]
     assert secrets
     haystacks = [*workspace.outputs, workspace.audit_log.read_text()]

@@ -143,17 +143,19 @@ def test_a_directory_bootstrapped_before_the_backup_address_is_upgraded_by_the_s
     current = ldif.SCHEMA_LDIF.read_text(encoding="utf-8")
     start = current.index("olcAttributeTypes: ( hopthuAttr:7")
     old = current[:start] + current[current.index("olcObjectClasses:", start) :]
-    old = old.replace(" $ hopthuBackupMail", "")
+    old = old.replace(" $ hopthuBackupMail", "").replace(" $ hopthuMailbox", "")  # younger still
     assert "hopthuBackupMail" not in old
     (tmp_path / "old-schema.ldif").write_text(old, encoding="utf-8")
     monkeypatch.setattr(ldif, "SCHEMA_LDIF", tmp_path / "old-schema.ldif")
-    # ... and its access rules, which could not name the attribute either (the password page's rule does)
+    # ... and its access rules of then, which could name neither hopthuMailbox nor the backup address
     render_database = ldif.render_database
     monkeypatch.setattr(
         ldif,
         "render_database",
-        lambda *args, **kwargs: render_database(*args, **kwargs).replace(
-            "attrs=hopthuBackupMail", "attrs=title"
+        lambda *args, **kwargs: (
+            render_database(*args, **kwargs)
+            .replace(",hopthuMailbox", "")
+            .replace("attrs=hopthuBackupMail", "attrs=title")
         ),
     )
     server = start_directory([org], tmp_path / "slapd")

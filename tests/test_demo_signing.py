@@ -34,7 +34,9 @@ def test_the_demo_signs_with_certificates_made_at_demo_time_and_pdfsig_accepts_t
         check=True,
     )
     env = dict(line.split("=", 1) for line in (keys / "passphrases.env").read_text().split())
-    assert set(env) == {f"HOPTHU_SIGNING_PASSPHRASE_{org}" for org in ("BINHTHUAN", "DANANG", "CTU")}
+    assert set(env) == {
+        f"HOPTHU_SIGNING_PASSPHRASE_{org}" for org in ("BINHTHUAN", "DANANG", "CTU", "LAMDONG")
+    }
     assert (keys / "passphrases.env").stat().st_mode & 0o077 == 0
     for secret in env.values():
         assert secret not in done.stdout + done.stderr and secret not in (keys / "signing.json").read_text()

@@ -36,7 +36,7 @@ from hopthu.passwords import Outbox
 from hopthu.signing.verify import check_signatures, load_trust_roots
 from mailfixtures import mail_servers_missing
 from testca import TestCA
-from workspace import copy_of_repo
+from workspace import ROOT, copy_of_repo
 
 pytestmark = [pytest.mark.mail, pytest.mark.slapd]
 HOPTHU = str(Path(sys.executable).with_name("hopthu"))
@@ -214,24 +214,49 @@ def test_a_handed_over_unit_mailbox_gets_a_new_password(world):
     session.logout()
 
 
-def test_mail_to_the_old_address_of_a_transferred_person_reaches_the_same_mailbox(world):
-    """anvtt moved from bdt to snv (2025-03-10-bdt-chuyen-cong-tac): the address moved to the new unit's
-    domain, and the old one keeps delivering to the same mailbox."""
-    world.send("anvtt@bdt.binhthuan.gov.vn", "Thư gửi địa chỉ cũ")
-    world.send("anvtt@snv.binhthuan.gov.vn", "Thư gửi địa chỉ mới")
+def test_the_demo_s_merger_step_binds_the_moved_person_and_delivers_to_its_old_addresses(world, capsys):
+    """make demo's proof of the shipped merger (scripts/demo_check.py), on the same requests: before the
+    person changes the one-time password, which it kept through the merger."""
+    import importlib.util
+
+    from hopthu.endpoints import load_endpoints
+
+    spec = importlib.util.spec_from_file_location("demo_check", ROOT / "scripts/demo_check.py")
+    demo_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo_check)
+    request_id, uid, new_uid, _ = demo_check.MERGED
+    one_time = world.passwords[request_id][uid]
+    assert (f"{new_uid}@snv.lamdong.gov.vn", one_time) not in world.own  # still the one-time password
+    endpoints = load_endpoints(world.directory.workdir / "directory.json")
+    mail = json.loads((world.mail.workdir / "mail.json").read_text())
+    demo_check.merged_person(endpoints, mail, world.mail.mail_root, one_time)
+    shown = capsys.readouterr().out
+    assert shown.count("[ok]") == 3 and "[FAILED]" not in shown, shown
+
+
+def test_mail_to_the_old_addresses_of_a_transferred_then_merged_person_reaches_the_same_mailbox(world):
+    """anvtt moved from bdt to snv (2025-03-10-bdt-chuyen-cong-tac), then Bình Thuận's snv merged into Lâm
+    Đồng's (2025-06-30-sap-nhap-snv-binhthuan), where anvtt was taken: anvtt2@snv.lamdong.gov.vn. Both old
+    addresses keep delivering to the same mailbox, read with the password the account always had."""
+    subjects = {
+        "anvtt@bdt.binhthuan.gov.vn": "Thư gửi địa chỉ trước khi chuyển công tác",
+        "anvtt@snv.binhthuan.gov.vn": "Thư gửi địa chỉ trước khi sáp nhập",
+        "anvtt2@snv.lamdong.gov.vn": "Thư gửi địa chỉ mới",
+    }
+    for address, subject in subjects.items():
+        world.send(address, subject)
     password = world.passwords[CREATE]["anvtt"]
+    assert world.imap("anvtt@snv.binhthuan.gov.vn", password) is None  # the login is the new address
     deadline = time.monotonic() + 15
     while True:
-        subjects = {
-            str(m["Subject"])
-            for m in world.inbox(
-                "anvtt@snv.binhthuan.gov.vn", world.first_login("anvtt@snv.binhthuan.gov.vn", password)
-            )
-        }
-        if {"Thư gửi địa chỉ cũ", "Thư gửi địa chỉ mới"} <= subjects or time.monotonic() > deadline:
+        own = world.first_login("anvtt2@snv.lamdong.gov.vn", password)
+        found = {str(m["Subject"]) for m in world.inbox("anvtt2@snv.lamdong.gov.vn", own)}
+        if set(subjects.values()) <= found or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert {"Thư gửi địa chỉ cũ", "Thư gửi địa chỉ mới"} <= subjects
+    assert set(subjects.values()) <= found
+    # in the mailbox it always had: nothing of the mail moved
+    assert len(list(world.mail.home("binhthuan", "anvtt").glob("Maildir/*/*"))) >= 3
 
 
 def ldapsearch(world, org: str, search_filter: str, *attributes: str) -> dict[str, list[str]]:
@@ -333,11 +358,25 @@ def test_the_unit_reads_the_result_notice_of_its_3_person_create_and_the_pdf_ope
     assert "địa chỉ thư điện tử không thay đổi" not in " ".join(body.split())
     recipients = body.split("Nơi nhận:")[1]
     assert "- Sở Nội vụ tỉnh Bình Thuận;" in recipients
+    # Bình Thuận's snv mailbox moved to Lâm Đồng as snv2 (snv was taken there): its old address, where the
+    # copy went, still delivers to it, and it opens with its password under the new address
+    box_password = world.passwords["2025-03-01-snv-hop-thu-don-vi"]["snv"]
     copy_box = world.inbox(
-        "snv@binhthuan.gov.vn",
-        world.first_login("snv@binhthuan.gov.vn", world.passwords["2025-03-01-snv-hop-thu-don-vi"]["snv"]),
+        "snv2@lamdong.gov.vn", world.first_login("snv2@lamdong.gov.vn", box_password), until="sáp nhập"
     )
     assert any(m["X-Hopthu-Request"] == "2025-03-10-bdt-chuyen-cong-tac" for m in copy_box)
+    # the merger's notice to the unit: each of its people, old → new address, from when
+    (merged,) = [m for m in copy_box if m["X-Hopthu-Request"] == "2025-06-30-sap-nhap-snv-binhthuan"]
+    notice = merged.get_body(("plain",)).get_content()
+    assert "Kính gửi: Sở Nội vụ tỉnh Bình Thuận" in notice
+    assert "1507/QĐ-UBND" in notice and "chuyển sang Hệ thống thư điện tử công vụ tỉnh Lâm Đồng" in notice
+    assert "Địa chỉ thư điện tử: anvtt2@snv.lamdong.gov.vn" in notice
+    assert "Địa chỉ cũ (vẫn nhận thư): anvtt@snv.binhthuan.gov.vn" in notice
+    assert "Địa chỉ thư điện tử: snv2@lamdong.gov.vn" in notice
+    assert "- Sở Nội vụ tỉnh Lâm Đồng;" in notice.split("Nơi nhận:")[1]
+    lamdong_password = world.passwords["2025-03-05-snv-cap-moi"]["snv"]
+    lamdong_box = world.inbox("snv@lamdong.gov.vn", world.first_login("snv@lamdong.gov.vn", lamdong_password))
+    assert any(m["X-Hopthu-Request"] == "2025-06-30-sap-nhap-snv-binhthuan" for m in lamdong_box)
 
 
 def test_delete_archives_the_mailbox_verifies_it_then_removes_it(world):

@@ -168,4 +168,7 @@ def test_the_shipped_examples_and_a_generated_history_are_read_exactly(repo):
         text = path.read_text(encoding="utf-8")
         known = known_by(check_file(path, inventory))
         assert known.id is not None and not check_file(path, inventory).findings, path
+        if "\nkind: merge\n" in text:  # a merger (rare, IT's) is read by the parser: the scanner declines
+            assert scan(text) is None and known.usernames, path
+            continue
         assert scanned(text) == (known.id, known.org, known.usernames), path

@@ -43,9 +43,9 @@ def findings_of(path: Path) -> list[tuple[str, int, int, str]]:
     return [(Path(f.path).name, f.line, f.col, f.rule) for f in caught.value.findings]
 
 
-def test_shipped_inventory_loads_the_three_example_organisations():
+def test_shipped_inventory_loads_the_four_example_organisations():
     inventory = load_inventory(SHIPPED)
-    assert sorted(inventory.organisations) == ["binhthuan", "ctu", "danang"]
+    assert sorted(inventory.organisations) == ["binhthuan", "ctu", "danang", "lamdong"]
     binhthuan = inventory.organisations["binhthuan"]
     assert binhthuan.naming_rule == ("{given}{s}{m}", "{given}{s}{m}{n:2}")
     assert binhthuan.domain_of("bdt") == "bdt.binhthuan.gov.vn"

@@ -14,9 +14,20 @@ import subprocess
 
 import pytest
 
+import mergeworld
 from hopthu.directory import dn
-from hopthu.model import AccountChange, DirectoryAccount, EntryKind, Kind, Manager, NewPerson
+from hopthu.model import (
+    AccountChange,
+    DirectoryAccount,
+    EntryKind,
+    Kind,
+    Manager,
+    MergeSource,
+    NewPerson,
+    Snapshot,
+)
 from hopthu.notices.render import NoticeData, NoticeRow, notice_number, render
+from hopthu.plan import Progress, make_plan
 from hopthu.planview import plan_as_dict
 from hopthu.refusals import CATALOGUE, Refusal, merged
 from hopthu.summary import render_markdown
@@ -33,6 +44,14 @@ MAILBOX = DirectoryAccount(
 )
 LOCKED = existing(locked_at=NOW - dt.timedelta(days=3), pwdAccountLockedTime=("000001010000Z",))
 NO_USERNAME = NewPerson("Trần Thị Lan", "BDT-7", "Chuyên viên", "Văn phòng", "0912345670", ("email",), None)
+MOVER = dataclasses.replace(existing(groups=("qlvb", "motcua")), kind=EntryKind.PERSON)
+MERGE_SNAPSHOT = Snapshot({("bt", "minhnv"): MOVER}, taken={"ld": {"minhnv": "Nguyễn Văn Mạnh"}})
+MANY = [
+    dataclasses.replace(
+        existing(), uid=f"nguoi{i:02d}", attrs={**existing().attrs, "uid": (f"nguoi{i:02d}",)}
+    )
+    for i in range(51)
+]
 
 # code → (request, the directory it is planned against): a request the planner must refuse for that reason
 SCENARIOS = {
@@ -71,6 +90,17 @@ SCENARIOS = {
     "reset-locked": (request(Kind.RESET_PASSWORD, AccountChange("minhnv")), snapshot(LOCKED)),
     "delete-not-locked": (request(Kind.DELETE, AccountChange("minhnv")), snapshot(existing())),
     "delete-too-early": (request(Kind.DELETE, AccountChange("minhnv")), snapshot(LOCKED)),
+    "merge-username-taken": (mergeworld.merger(), MERGE_SNAPSHOT, mergeworld.INVENTORY),
+    "merge-group-unmapped": (
+        mergeworld.merger(sources=(MergeSource("bt", {"bdt": "sdttg"}, {"qlvb": "vanban"}),)),
+        Snapshot({("bt", "minhnv"): MOVER}),
+        mergeworld.INVENTORY,
+    ),
+    "mass-change-cap": (request(Kind.LOCK, *[AccountChange(a.uid) for a in MANY]), snapshot(*MANY)),
+    "mass-change-mismatch": (
+        dataclasses.replace(request(Kind.LOCK, AccountChange("minhnv")), confirm_count=3),
+        snapshot(existing()),
+    ),
 }
 
 # Words of the English texts that no Vietnamese sentence contains.
@@ -81,9 +111,13 @@ ENGLISH = re.compile(
 )
 
 
+def planned(code: str):
+    req, snap, *inventory = SCENARIOS[code]
+    return make_plan([req], inventory[0] if inventory else INVENTORY, snap, Progress(), NOW)
+
+
 def refusal_of(code: str) -> Refusal:
-    req, snap = SCENARIOS[code]
-    (rp,) = plan(req, snap=snap).requests
+    (rp,) = planned(code).requests
     assert rp.changes == () and [r.code for r in rp.refusals] == [code], rp.refusals
     return rp.refusals[0]
 
@@ -118,7 +152,7 @@ def test_each_refusal_reads_in_english_for_it_and_in_vietnamese_for_the_unit(cod
     vietnamese = refusal.vietnamese()
     assert not ENGLISH.search(vietnamese), vietnamese
     text, html = notice([refusal])
-    summary = render_markdown(plan_as_dict(plan(*SCENARIOS[code][:1], snap=SCENARIOS[code][1])))
+    summary = render_markdown(plan_as_dict(planned(code)))
     visible_html = re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", "", html, flags=re.S))
     for rendered in (text, visible_html, summary):
         assert vietnamese.split(":")[0] in " ".join(rendered.replace("\\", "").split())  # Markdown escapes

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,8 @@ def demo(tmp_path_factory):
     from hopthu.directory.server import LocalDirectory
 
     root = copy_of_repo(tmp_path_factory.mktemp("repo"), "inventory", "requests", "schemas")
+    # Bình Thuận before the merger (sáp nhập) moved its Sở Nội vụ to Lâm Đồng: the danh bạ lists that unit
+    shutil.rmtree(root / "requests" / "lamdong" / "_merge")
     inventory = load_inventory(root / "inventory")
     server = LocalDirectory.start(tmp_path_factory.mktemp("slapd"), inventory.organisations.values())
     server.set_nosync(True)

@@ -77,6 +77,8 @@ def world():
     workdir = Path(tempfile.mkdtemp(prefix="hopthu-usage-"))
     workdir.chmod(0o711)  # Dovecot's mail user must pass through to the mailboxes
     repo = copy_of_repo(workdir / "repo", "inventory", "requests", "schemas")
+    # Bình Thuận before the merger (sáp nhập) moved its Sở Nội vụ to Lâm Đồng: the reviews count that unit
+    shutil.rmtree(repo / "requests" / "lamdong" / "_merge")
     organisations = load_inventory(repo / "inventory").organisations.values()
     directory = LocalDirectory.start(workdir / "ldap", organisations, fresh=True)
     directory.set_nosync(True)

@@ -23,6 +23,7 @@ MAIL_ATTRIBUTES = {
     "mail",
     "mailLocalAddress",
     "hopthuMailQuota",
+    "hopthuMailbox",
     "pwdReset",
     "pwdAccountLockedTime",
 }
@@ -69,6 +70,7 @@ def tree(directory, org) -> dict[str, str]:
         mail="minhnv@demo.gov.vn",
         mailLocalAddress="minh.cu@demo.gov.vn",
         hopthuMailQuota="1073741824",
+        hopthuMailbox="other/minhcu",  # moved here by a merger: the mailbox stayed in its folder
         **common,
     )
     lan = add(
@@ -134,6 +136,7 @@ def test_mail_lookup_reads_the_mail_attributes_of_accounts_and_nothing_else(dire
         "mail",
         "mailLocalAddress",
         "hopthuMailQuota",
+        "hopthuMailbox",
     }
     assert accounts[tree["lanpt"].lower()] == {
         "objectClass",

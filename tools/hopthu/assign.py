@@ -29,6 +29,7 @@ from ruamel.yaml.util import load_yaml_guess_indent
 from hopthu.findings import Finding
 from hopthu.model import Inventory, Kind, NewPerson, NewUnitMailbox, Organisation
 from hopthu.naming import NamingError, agency_name, generate
+from hopthu.renames import RenameError, UnitsReader, renames_for, write_renames
 from hopthu.requests import (
     CheckedFile,
     check_tree,
@@ -72,20 +73,25 @@ def assign_usernames(
     *,
     repo_root: Path | None = None,
     taken_from_directory: TakenFromDirectory | None = None,
+    units_from_directory: UnitsReader | None = None,
 ) -> AssignResult:
     """Fill in the missing usernames of the request files in ``paths`` (files or directories).
 
     Files are handled in (document date, id) order, so the earlier request gets the plainer address.
     A file that does not validate (apart from its missing usernames) or whose naming fails is refused
-    as a whole: nothing in it is written.
+    as a whole: nothing in it is written. A merger's renames need the directory (``units_from_directory``
+    gives the accounts of its source units, ``taken_from_directory`` the target's names).
     """
     checked, others = check_tree(request_files(paths), inventory, repo_root=repo_root)
     refused: list[Finding] = []
     ready: list[CheckedFile] = []
+    mergers: list[CheckedFile] = []
     for item in checked:
         blocking = [f for f in item.findings if f.severity == "error" and f.rule not in RESOLVED_BY_ASSIGN]
         if blocking or item.request is None:
             refused += blocking
+        elif item.request.kind is Kind.MERGE:
+            mergers.append(item)
         elif item.request.kind is Kind.CREATE and any(a.username is None for a in item.request.accounts):
             ready.append(item)
     # Every username a request already gives, whether that file is assigned now or not.
@@ -112,7 +118,44 @@ def assign_usernames(
         taken[org.code].update(username for _, _, username in names)
         given_to[org.code].update(in_use.given_to)
         assigned += [Assignment(item.path, item.shown, name, username) for _, name, username in names]
+    for item in mergers:
+        try:
+            assigned += _assign_renames(
+                item, inventory, [*checked, *others], taken_from_directory, units_from_directory
+            )
+        except _Refused as refusal:
+            refused.append(Finding(item.shown, refusal.line, refusal.col, str(refusal), "assign-refused"))
     return AssignResult(assigned, refused)
+
+
+def _assign_renames(
+    item: CheckedFile,
+    inventory: Inventory,
+    every: list[CheckedFile],
+    taken_from_directory: TakenFromDirectory | None,
+    units_from_directory: UnitsReader | None,
+) -> list[Assignment]:
+    """A merger's renames: the usernames of its accounts that are taken in the target, from the
+    directory (without it, nothing: who moves and what is taken is the directory's to say)."""
+    request = item.request
+    assert request is not None and request.merge is not None
+    if units_from_directory is None or taken_from_directory is None:
+        if any(rename.new_username is None for rename in request.merge.renames):
+            raise _Refused("a merger's renames are given from the directory: run assign with --directory")
+        return []
+    target = inventory.organisations[request.org]
+    found = taken_from_directory(target)
+    holders = found if isinstance(found, Mapping) else dict.fromkeys(found)
+    given = usernames_by_org([other for other in every if other is not item])[target.code]
+    try:
+        renames, made = renames_for(
+            request, inventory, units_from_directory, holders, given, new_username, InUse
+        )
+        if made:
+            write_renames(item.path, renames, target.code)
+    except RenameError as error:
+        raise _Refused(str(error)) from None
+    return [Assignment(item.path, item.shown, m.name, m.new_username) for m in made]
 
 
 class _Refused(Exception):

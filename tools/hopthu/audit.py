@@ -433,6 +433,7 @@ class DoneChange:
     group: str | None
     before: Mapping[str, list[str]]
     after: Mapping[str, list[str]]
+    dn: str | None = None  # the entry written (a merger's changes write in two organisations)
 
 
 def done_changes(
@@ -454,7 +455,12 @@ def done_changes(
         elif record.get("result") == OK:
             values = record if record.get("before") or record.get("after") else intents.get(key, record)
             done.setdefault(key[0], {})[key] = DoneChange(
-                key[1], key[2], key[3] or None, values.get("before") or {}, values.get("after") or {}
+                key[1],
+                key[2],
+                key[3] or None,
+                values.get("before") or {},
+                values.get("after") or {},
+                record.get("dn") or values.get("dn"),
             )
     return {request: list(changes.values()) for request, changes in done.items()}
 

@@ -128,15 +128,18 @@ def expected_state(
         if when is None:
             continue
         org = inventory.organisations[request.org]
-        touched = {(request.org, uid) for uid in touched_uids([request]).get(request.org, ())}
-        snapshot = Snapshot({key: state[key] for key in touched if key in state})
+        if request.merge is not None:  # a merger moves every account of its units: it reads them all
+            snapshot = Snapshot(dict(state))
+        else:
+            touched = {(request.org, uid) for uid in touched_uids([request]).get(request.org, ())}
+            snapshot = Snapshot({key: state[key] for key in touched if key in state})
         (planned,) = make_plan([request], inventory, snapshot, Progress(), when).requests
         if planned.refusal:
             not_replayed[request.id] = planned.refusal
             continue
         for change in planned.changes:
             simulate(state, change, org)
-            key = (change.org, change.uid)
+            key = (change.org, change.entry_uid)
             last[key] = request.id
             if change.op is Op.DELETE:
                 deleted[key] = request.id

@@ -7,6 +7,7 @@ downstream trusts them. All are immutable. ``None`` means "not given / don't car
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -110,6 +111,9 @@ class Organisation:
     mailbox_rule: tuple[str, ...] = (
         "{initials}",
     )  # unit-mailbox candidates ({initials}, {slug}, {place}, {n})
+    # The mass-change guard: accounts one pipeline run may lock, delete or move out of this organisation
+    # unless the request states the exact number (``confirm_count``).
+    mass_change_cap: int = 50
     password_page: PasswordPage | None = None  # None: the organisation has no password page
     # Days the national holiday calendar does not know (hopthu_calendar and the organisation's calendar):
     # weekdays closed and weekend days worked (làm bù), each with its reason (hopthu.reports.workdays).
@@ -139,6 +143,10 @@ class Kind(StrEnum):
     LOCK = "lock"
     UNLOCK = "unlock"
     DELETE = "delete"
+    MERGE = "merge"  # sáp nhập: every account of some units moves to another organisation (or unit)
+
+
+MERGE_FOLDER = "_merge"  # requests/<target org>/_merge/<year>/<id>.yaml: no unit's folder, only IT's
 
 
 @dataclass(frozen=True)
@@ -213,16 +221,60 @@ Account = NewPerson | NewUnitMailbox | AccountChange
 
 
 @dataclass(frozen=True)
+class MergeSource:
+    """One organisation whose units merge into the request's organisation: source unit → target unit,
+    and source application group → target application group. The same organisation as the target is a
+    merger of units within it (Sở TT&TT into Sở KH&CN): a transfer of every account of the unit."""
+
+    org: str
+    units: dict[str, str]
+    groups: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rename:
+    """An account whose username is taken in the target organisation: the new one, given by the target's
+    rule (``hopthu assign --directory`` writes it; None until then). ``name`` is the holder's name as the
+    directory has it (a person's full name, a unit mailbox's unit name), checked by the plan."""
+
+    org: str
+    username: str
+    name: str
+    new_username: str | None
+    unit_mailbox: bool = False
+
+
+@dataclass(frozen=True)
+class Merge:
+    sources: tuple[MergeSource, ...]
+    renames: tuple[Rename, ...] = ()
+
+    def rename_of(self, org: str, username: str) -> Rename | None:
+        return self._renames.get((org, username))
+
+    @functools.cached_property
+    def _renames(self) -> dict[tuple[str, str], Rename]:
+        """(org, username) → its rename, the first when written twice (validation refuses that)."""
+        found: dict[tuple[str, str], Rename] = {}
+        for rename in self.renames:
+            found.setdefault((rename.org, rename.username), rename)
+        return found
+
+
+@dataclass(frozen=True)
 class Request:
     id: str
     org: str
-    unit: str
+    unit: str  # MERGE_FOLDER for a merger, which no unit asks for
     kind: Kind
     document: Document
     requester: Requester
     reason: str
     accounts: tuple[Account, ...]
     path: Path | None = None
+    merge: Merge | None = None  # the sources and renames of a merger (kind merge)
+    # The exact number of accounts the request locks, deletes or moves, stated for the mass-change guard.
+    confirm_count: int | None = None
 
 
 # --- directory state -------------------------------------------------------------------------------
@@ -258,7 +310,9 @@ class Snapshot:
     """One consistent read of the accounts a set of requests touches, per organisation."""
 
     accounts: dict[tuple[str, str], DirectoryAccount]  # (org code, uid) -> account
-    taken: dict[str, frozenset[str]] = field(default_factory=dict)  # org code -> every uid in use
+    # org code -> every name in use (uids, local parts of addresses) -> the holder's cn (None: unknown);
+    # read for the target of a merger, whose movers' usernames must be free there
+    taken: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
 # --- plan ------------------------------------------------------------------------------------------
@@ -268,6 +322,7 @@ class Op(StrEnum):
     """One change to one account. The order of the members is the order the applier executes a request in."""
 
     CREATE = "create"
+    MERGE_IN = "merge-in"  # a merger: the account's entry added in the target organisation, hash kept
     ADD_MEMBER = "add-member"
     MODIFY = "modify"
     MOVE = "move"  # transfer to another unit (chuyển công tác): departmentNumber and mail domain
@@ -276,6 +331,7 @@ class Op(StrEnum):
     UNLOCK = "unlock"
     REMOVE_MEMBER = "remove-member"
     DELETE = "delete"
+    MERGE_OUT = "merge-out"  # a merger: the account's entry removed from the source, after it is in
 
 
 @dataclass(frozen=True)
@@ -294,6 +350,15 @@ class Change:
     before: dict[str, tuple[str, ...]] = field(default_factory=dict)
     after: dict[str, tuple[str, ...]] = field(default_factory=dict)
     group: str | None = None  # application group code of ADD_MEMBER / REMOVE_MEMBER
+    # A merger's change: (source org, username there). ``uid`` is the account's username in the target
+    # (unique there, so it keys the change); a change with ``org`` = the source org writes the source
+    # entry (uid=<source username>), the others the target's.
+    source: tuple[str, str] | None = None
+
+    @property
+    def entry_uid(self) -> str:
+        """The username in the entry's DN of the organisation the change writes in."""
+        return self.source[1] if self.source and self.org == self.source[0] else self.uid
 
     @property
     def key(self) -> tuple[str, str, str, str]:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from hopthu.audit import DETECT, AuditLog, AuditMirror, Ledger
 from hopthu.directory import DirectoryUnavailable
-from hopthu.directory.applier import Applier, ApplyReport
+from hopthu.directory.applier import Applier, ApplyReport, Peer
 from hopthu.directory.failover import NoProviderLeft, Providers
 from hopthu.directory.reader import DirectoryReader
 from hopthu.directory.writer import LdapWriter
@@ -21,7 +21,7 @@ from hopthu.findings import Finding
 from hopthu.inventory import load_inventory
 from hopthu.model import Inventory, Request, Snapshot
 from hopthu.passwords import Outbox
-from hopthu.plan import Plan, Progress, make_plan, touched_uids
+from hopthu.plan import Plan, Progress, make_plan, merged_units, touched_uids
 from hopthu.requests import load_requests, request_files
 
 T = TypeVar("T")
@@ -82,16 +82,44 @@ def pending(requests: Iterable[Request], progress: Progress) -> list[Request]:
 
 def read_snapshot(loaded: Loaded, requests: list[Request], session: Session) -> Snapshot:
     """One read of every account the pending requests touch: targeted look-ups for a few, one paged
-    search for many (the reader decides). A provider that stops answering is left for the next one, which
-    is read from the start."""
+    search for many (the reader decides). For a merger: every account of its source units, every name
+    in use in its target, and the target's entries of the usernames the movers would have there. A
+    provider that stops answering is left for the next one, which is read from the start."""
+    inventory = loaded.inventory
     accounts = {}
     for org_code, uids in sorted(touched_uids(requests).items()):
-        org = loaded.inventory.organisations[org_code]
+        org = inventory.organisations[org_code]
         found = session.read(
             org_code, lambda conn, org=org, uids=uids: DirectoryReader(conn).accounts(org, uids)
         )
         accounts.update({(org_code, uid): account for uid, account in found.items()})
-    return Snapshot(accounts)
+    for org_code, units in sorted(merged_units(requests).items()):
+        org = inventory.organisations[org_code]
+        found = session.read(
+            org_code,
+            lambda conn, org=org, units=units: DirectoryReader(conn).accounts_in_units(org, units),
+        )
+        accounts.update({(org_code, uid): account for uid, account in found.items()})
+    taken: dict[str, dict[str, str | None]] = {}
+    for request in requests:
+        if request.merge is None or all(source.org == request.org for source in request.merge.sources):
+            continue
+        target = inventory.organisations[request.org]
+        names = taken.get(target.code)
+        if names is None:
+            names = taken[target.code] = session.read(
+                target.code, lambda conn, target=target: DirectoryReader(conn).holders(target)
+            )
+        sources = {source.org for source in request.merge.sources}
+        wanted = {r.new_username for r in request.merge.renames if r.new_username}
+        wanted |= {uid for (org_code, uid) in accounts if org_code in sources}
+        chosen = sorted(name for name in wanted if name in names)
+        found = session.read(
+            target.code,
+            lambda conn, target=target, chosen=chosen: DirectoryReader(conn).accounts(target, chosen),
+        )
+        accounts.update({(target.code, uid): account for uid, account in found.items()})
+    return Snapshot(accounts, taken)
 
 
 @dataclass(frozen=True)
@@ -229,7 +257,6 @@ def apply(
         return Plan(()), report
     now = now or _now()
     started = _now()  # the wall clock: what a provider's pwdChangedTime is compared with
-    org_of = {request.id: request.org for request in loaded.requests}
     acknowledged: dict[str, _Acknowledged] = {}
     suspect = _Acknowledged()
     first_plan: Plan | None = None
@@ -245,32 +272,70 @@ def apply(
                 first_plan = the_plan
                 if on_plan:
                     on_plan(the_plan)
-            org_code = None
+            peers: dict[str, Peer] = {}
+            appliers: dict[str, Applier] = {}
+
+            def peer(code: str, peers: dict[str, Peer] = peers) -> Peer:
+                if code not in peers:
+                    conn = session.connection(code)
+                    org = loaded.inventory.organisations[code]
+                    peers[code] = Peer(org, LdapWriter(conn), DirectoryReader(conn))
+                return peers[code]
+
+            rp = None
             try:
-                for org_code in sorted({rp.request.org for rp in the_plan.requests if not rp.done}):
-                    org = loaded.inventory.organisations[org_code]
-                    conn = session.connection(org_code)
-                    applier = Applier(
-                        org,
-                        LdapWriter(conn),
-                        audit,
-                        outbox,
-                        on_progress,
-                        DirectoryReader(conn),
-                        rewritten=suspect.changes,
-                        recorded=suspect.requests,
-                    )
-                    report.recovered += applier.recover(the_plan, progress)
-                    applier.apply(the_plan, report)
+                # In plan order, across organisations: a merger sees what the requests before it did.
+                for rp in the_plan.requests:
+                    if rp.done:
+                        continue
+                    code = rp.request.org
+                    if code not in appliers:
+                        own = peer(code)
+                        applier = Applier(
+                            own.org,
+                            own.writer,
+                            audit,
+                            outbox,
+                            on_progress,
+                            own.reader,
+                            rewritten=suspect.changes,
+                            recorded=suspect.requests,
+                            peers=peer,
+                        )
+                        report.recovered += applier.recover(the_plan, progress)
+                        appliers[code] = applier
+                    appliers[code].apply_request(rp, report)
                 return first_plan, report
             except DirectoryUnavailable as error:
-                if org_code is None or isinstance(error, NoProviderLeft):
+                if rp is None or isinstance(error, NoProviderLeft):
                     raise
-                _note_acknowledged(acknowledged, progress, audit.ledger(), org_of)
-                session.fail_over(org_code, error)
-                _distrust(acknowledged, suspect, session.failovers[-1:])
+                _note_acknowledged(acknowledged, progress, audit.ledger(), the_plan)
+                for code in _failed_organisations(session, _organisations_of(rp)) or [rp.request.org]:
+                    session.fail_over(code, error)
+                    _distrust(acknowledged, suspect, session.failovers[-1:])
             finally:
                 report.failovers = list(session.failovers)
+
+
+def _organisations_of(rp) -> list[str]:
+    """The organisations a planned request writes in: its own, and a merger's sources."""
+    return sorted({rp.request.org, *(change.org for change in rp.changes)})
+
+
+def _failed_organisations(session: Session, codes: Iterable[str]) -> list[str]:
+    """Which of ``codes`` has a provider that no longer answers (a merger writes in several: the one
+    whose connection broke is the one to leave). Each open connection is asked once, within its timeout."""
+    failed = []
+    for code in codes:
+        if session.uri(code) is None:
+            continue
+        try:
+            alive = session.connection(code).extend.standard.who_am_i() is not None
+        except Exception:  # a broken socket, a timeout, a reset: all mean the same here
+            alive = False
+        if not alive:
+            failed.append(code)
+    return failed
 
 
 def _distrust(
@@ -288,14 +353,22 @@ def _distrust(
 
 
 def _note_acknowledged(
-    acknowledged: dict[str, _Acknowledged], before: Progress, after: Ledger, org_of: Mapping[str, str]
+    acknowledged: dict[str, _Acknowledged], before: Progress, after: Ledger, the_plan: Plan
 ) -> None:
-    """Add what the audit log gained since ``before`` to the organisations' current providers."""
+    """Add what the audit log gained since ``before`` to the current providers of the organisations that
+    hold it: a change to its own organisation's (a merger writes in several), an applied request to
+    every organisation it wrote in."""
+    org_of_change = {change.key: change.org for rp in the_plan.requests for change in rp.changes}
+    orgs_of_request = {rp.request.id: _organisations_of(rp) for rp in the_plan.requests}
     for key in after.completed - before.completed:
-        acknowledged.setdefault(org_of.get(key[0], ""), _Acknowledged()).changes.add(key)
+        code = org_of_change.get(key)
+        if code is None:  # not in this plan: its request's own organisation
+            code = next(iter(orgs_of_request.get(key[0], [""])))
+        acknowledged.setdefault(code, _Acknowledged()).changes.add(key)
     for request_id, outcome in after.finished.items():
         if outcome == "applied" and request_id not in before.finished:
-            acknowledged.setdefault(org_of.get(request_id, ""), _Acknowledged()).requests.add(request_id)
+            for code in orgs_of_request.get(request_id, [""]):
+                acknowledged.setdefault(code, _Acknowledged()).requests.add(request_id)
 
 
 def _now() -> dt.datetime:

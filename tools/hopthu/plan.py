@@ -10,6 +10,16 @@ What is already done is left out, which makes apply idempotent and lets an inter
   present, lock set…) is left out;
 - a one-time password is not visible, so the audit log decides: a completed ``set-password`` record, or an
   intent followed by a password change on the server (``pwdChangedTime``), means it was done.
+
+A merger (sáp nhập, ``hopthu.merger`` decides who moves where) is planned here too: per account an add in
+the target (``merge-in``) and its memberships there, then the removal of its memberships and entry in the
+source (``merge-out``), in that order, so that the address delivers at every moment. An account whose
+entry the target already holds from an interrupted run of the merger is not added again.
+
+The mass-change guard runs on every plan: per organisation, the accounts one run locks, deletes or moves
+out, counted over the requests that do not state ``confirm_count``, may not exceed its
+``mass_change_cap``; a request that states it must state exactly how many accounts it locks, deletes or
+moves (those done by an interrupted run of it included).
 """
 
 from __future__ import annotations
@@ -19,6 +29,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hopthu.merger import (
+    FREE,
+    Mover,
+    fates,
+    is_moved_entry,
+    movers,
+    source_of,
+    target_entry,
+    units_accounts,
+    unmapped_groups,
+)
 from hopthu.model import (
     AccountChange,
     Change,
@@ -93,12 +114,14 @@ class Plan:
 
         Each request's effect on each account counts once: a create (with its memberships) is a
         create, a delete (with its memberships) a delete, anything else — a transfer, a password, a
-        lock, a membership — a change. An account created by one request and locked by a later one of
-        the same plan counts once as created and once as changed, as the requests say.
+        lock, a membership, a move to another organisation in a merger — a change. An account created by
+        one request and locked by a later one of the same plan counts once as created and once as
+        changed, as the requests say.
         """
         effect: dict[tuple[str, str, str], str] = {}
         for change in self.changes:
-            key = (change.request, change.org, change.uid)
+            # A merger's account is one account in both organisations (keyed by its target username).
+            key = (change.request, "" if change.source else change.org, change.uid)
             if change.op is Op.CREATE:
                 effect[key] = "create"
             elif change.op is Op.DELETE:
@@ -128,13 +151,27 @@ def request_order(request: Request) -> tuple[dt.date, str]:
 
 
 def touched_uids(requests: Iterable[Request]) -> dict[str, set[str]]:
-    """Per organisation, the usernames a set of requests reads or writes: what the reader must fetch."""
+    """Per organisation, the usernames a set of requests reads or writes: what the reader must fetch
+    (a merger's accounts are those of its source units: ``merged_units``)."""
     wanted: dict[str, set[str]] = {}
     for request in requests:
         for account in request.accounts:
             if account.username:
                 wanted.setdefault(request.org, set()).add(account.username)
     return wanted
+
+
+def merged_units(requests: Iterable[Request]) -> dict[str, set[str]]:
+    """Per organisation, the units whose every account a merger among ``requests`` moves."""
+    units: dict[str, set[str]] = {}
+    for request in requests:
+        for source in request.merge.sources if request.merge else ():
+            units.setdefault(source.org, set()).update(source.units)
+    return units
+
+
+# Ops that lock, delete or move an account out of its organisation: what the mass-change guard counts.
+GUARDED_OPS = frozenset({"lock", "delete", "move", "merge-out"})
 
 
 def make_plan(
@@ -146,19 +183,64 @@ def make_plan(
 ) -> Plan:
     state = dict(snapshot.accounts)
     planned = []
+    guard = _Guard(inventory, progress)
     for request in sorted(requests, key=request_order):
         if request.id in progress.finished:
             planned.append(RequestPlan(request, done=True))
             continue
         org = inventory.organisations[request.org]
-        changes, refusals = _plan_request(request, org, state, progress, now)
+        if request.kind is Kind.MERGE:
+            changes, refusals = _plan_merge(request, inventory, state, snapshot, progress, now)
+        else:
+            changes, refusals = _plan_request(request, org, state, progress, now)
+        if not refusals:
+            refusals = guard.check(request, changes)
         if refusals:
             planned.append(RequestPlan(request, refusals=refusals))
             continue
-        for change in changes:
-            simulate(state, change, org)
+        if request.kind is Kind.MERGE:
+            _simulate_merge(state, changes, org)
+        else:
+            for change in changes:
+                simulate(state, change, org)
         planned.append(RequestPlan(request, changes=tuple(sorted(changes, key=_op_rank))))
     return Plan(tuple(planned))
+
+
+class _Guard:
+    """The mass-change guard (for every kind): accounts locked, deleted or moved out of an organisation
+    by the run's requests that do not state ``confirm_count``, against the organisation's cap; a request
+    that states it, against its own count."""
+
+    def __init__(self, inventory: Inventory, progress: Progress) -> None:
+        self.inventory = inventory
+        self.in_run: dict[str, int] = {}  # org → accounts counted so far in this run
+        # request id → accounts an interrupted run of it already locked, deleted or moved
+        self.earlier: dict[str, set[str]] = {}
+        for request_id, op, uid, _ in (*progress.completed, *progress.intents):
+            if op in GUARDED_OPS:
+                self.earlier.setdefault(request_id, set()).add(uid)
+
+    def check(self, request: Request, changes: Sequence[Change]) -> tuple[Refusal, ...]:
+        guarded = [change for change in changes if change.op.value in GUARDED_OPS]
+        per_org: dict[str, set[str]] = {}
+        for change in guarded:
+            per_org.setdefault(change.org, set()).add(change.entry_uid)
+        if request.confirm_count is not None:
+            total = len({change.uid for change in guarded} | self.earlier.get(request.id, set()))
+            if total != request.confirm_count:
+                params = {"org": request.org, "expected": request.confirm_count, "planned": total}
+                return (Refusal("mass-change-mismatch", params),)
+            return ()
+        for code, uids in sorted(per_org.items()):
+            cap = self.inventory.organisations[code].mass_change_cap
+            after = self.in_run.get(code, 0) + len(uids)
+            if after > cap:
+                params = {"org": code, "planned": after, "cap": cap, "own": len(uids)}
+                return (Refusal("mass-change-cap", params),)
+        for code, uids in per_org.items():
+            self.in_run[code] = self.in_run.get(code, 0) + len(uids)
+        return ()
 
 
 _OP_RANKS = {op: rank for rank, op in enumerate(Op)}  # the phase order: Op's declaration order
@@ -508,8 +590,114 @@ class _RequestPlanner:
         removes = [
             self._change(Op.REMOVE_MEMBER, current.uid, current.kind, group=g) for g in sorted(current.groups)
         ]
-        keep = {a: v for a, v in current.attrs.items() if a in ("cn", "mail", "departmentnumber", "uid")}
+        # What the notice and the mailbox retirement need: hopthuMailbox when a merger moved the account.
+        kept = ("cn", "mail", "departmentnumber", "uid", "hopthumailbox")
+        keep = {a: v for a, v in current.attrs.items() if a in kept}
         return [*removes, self._change(Op.DELETE, current.uid, current.kind, before=keep)]
+
+
+# --- merger (sáp nhập) -----------------------------------------------------------------------------
+
+
+def _plan_merge(
+    request: Request,
+    inventory: Inventory,
+    state: dict[tuple[str, str], DirectoryAccount],
+    snapshot: Snapshot,
+    progress: Progress,
+    now: dt.datetime,
+) -> tuple[list[Change], tuple[Refusal, ...]]:
+    """A merger's changes, or every reason it is refused (each naming every account concerned)."""
+    assert request.merge is not None
+    merge, target = request.merge, inventory.organisations[request.org]
+    planner = _RequestPlanner(request, target, state, progress, now)
+    changes: list[Change] = []
+    refusals: list[Refusal] = []
+    for source in merge.sources:
+        if source.org != target.code:
+            continue
+        # The target's own units: every account is transferred (chuyển công tác), its old address kept.
+        for mover in sorted(units_accounts(source, state), key=lambda m: m.account.uid):
+            move = AccountChange(mover.account.uid, unit=mover.target_unit)
+            name = {"cn": mover.account.attrs.get("cn", ())}  # for the notice: who moved
+            changes += [
+                replace(c, before=c.before | name, after=c.after | name) if name["cn"] else c
+                for c in planner._move(move, mover.account)
+            ]
+    taken = snapshot.taken.get(target.code, {})
+
+    def ours(name: str, mover: Mover) -> bool:
+        """The target's entry ``name`` is this mover's, added by an interrupted run of this merger."""
+        current = state.get((target.code, name))
+        key = (request.id, Op.MERGE_IN.value, name, "")
+        return (
+            current is not None
+            and (key in progress.completed or key in progress.intents)
+            and is_moved_entry(current, mover.account.kind, target_entry(mover, target, name))
+        )
+
+    def holder_of(name: str, mover: Mover) -> object:
+        current = state.get((target.code, name))
+        if current is not None:
+            return FREE if ours(name, mover) else current.first("cn")
+        if name in target.reserved:
+            return None
+        return taken.get(name) if name in taken else FREE
+
+    params = {"org": target.code, "org_name": target.name}
+    for fate in fates(movers(merge, target.code, state), merge, holder_of):
+        mover = fate.mover
+        source = inventory.organisations[mover.source]
+        where = {"uid": mover.account.uid, "source": source.code, "source_name": source.name}
+        rename = merge.rename_of(*mover.key)
+        if rename is not None and not same_name(rename.name, mover.name):
+            refusals.append(
+                Refusal("name-mismatch", params, ({**where, "holder": mover.name, "named": rename.name},))
+            )
+            continue
+        unmapped = unmapped_groups(mover, source_of(merge, mover.source))
+        if unmapped:
+            refusals.append(
+                Refusal("merge-group-unmapped", params, ({**where, "groups": ", ".join(unmapped)},))
+            )
+            continue
+        if fate.uid is None:
+            holder = fate.holder or "—"
+            account = {**where, "name": mover.name, "wanted": fate.wanted, "holder": holder}
+            refusals.append(Refusal("merge-username-taken", params, (account,)))
+            continue
+        changes += _merge_changes(request, mover, fate.uid, target, merge, state)
+    return changes, merged(refusals)
+
+
+def _merge_changes(request, mover: Mover, uid: str, target: Organisation, merge, state) -> list[Change]:
+    """Add in the target (unless an interrupted run did), memberships there; then out of the source."""
+    account, tag = mover.account, mover.key
+    source_groups = source_of(merge, mover.source).groups
+    wanted_groups = {source_groups[group] for group in account.groups}
+    identity = {
+        "uid": (account.uid,),
+        "mail": account.attrs.get("mail", ()),
+        "departmentNumber": account.attrs.get("departmentnumber", ()),
+    }
+    identity = {attr: values for attr, values in identity.items() if values}
+
+    def change(op: Op, org: str, before=None, after=None, group=None) -> Change:
+        return Change(request.id, org, op, uid, account.kind, before or {}, after or {}, group, tag)
+
+    changes = []
+    current = state.get((target.code, uid))
+    if current is None:
+        entry = target_entry(mover, target, uid)
+        changes.append(change(Op.MERGE_IN, target.code, before=identity, after=entry))
+        in_target: frozenset[str] = frozenset()
+    else:
+        in_target = current.groups  # added by an interrupted run of the merger
+    changes += [change(Op.ADD_MEMBER, target.code, group=g) for g in sorted(wanted_groups - in_target)]
+    changes += [change(Op.REMOVE_MEMBER, mover.source, group=g) for g in sorted(account.groups)]
+    keep = {**identity, "cn": account.attrs.get("cn", ())}
+    changes.append(change(Op.MERGE_OUT, mover.source, before={k: v for k, v in keep.items() if v}))
+    return changes
 
 
 def holds_entry(current: DirectoryAccount, kind: EntryKind, entry: Mapping[str, Sequence[str]]) -> bool:
@@ -544,20 +732,24 @@ def _generalized_time(moment: dt.datetime) -> str:
 def _parse_generalized_time(value: str | None) -> dt.datetime | None:
     if not value:
         return None
-    return dt.datetime.strptime(value[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+    digits = [int(value[i : i + 2]) for i in range(4, 14, 2)]  # not strptime: a merger parses thousands
+    return dt.datetime(int(value[:4]), *digits, tzinfo=dt.UTC)
 
 
 def simulate(state: dict[tuple[str, str], DirectoryAccount], change: Change, org: Organisation) -> None:
     """Apply a planned change to the in-memory state, so later requests of the same run see it."""
-    key = (change.org, change.uid)
+    key = (change.org, change.entry_uid)
     current = state.get(key)
     if change.op is Op.CREATE:
         attrs = {k.lower(): v for k, v in change.after.items()}
         state[key] = DirectoryAccount(change.uid, "", change.kind, attrs, frozenset(), None, True)
         return
+    if change.op is Op.MERGE_IN:
+        state[key] = _moved_account(change, frozenset())
+        return
     if current is None:
         return
-    if change.op is Op.DELETE:
+    if change.op in (Op.DELETE, Op.MERGE_OUT):
         del state[key]
     elif change.op is Op.ADD_MEMBER:
         state[key] = replace(current, groups=current.groups | {change.group})
@@ -573,6 +765,35 @@ def simulate(state: dict[tuple[str, str], DirectoryAccount], change: Change, org
         state[key] = replace(current, attrs=attrs, locked_at=None)
     elif change.op in (Op.MODIFY, Op.MOVE, Op.SET_PASSWORD):
         state[key] = replace(current, attrs=_merged(current.attrs, change.after))
+
+
+def _moved_account(change: Change, groups: frozenset[str]) -> DirectoryAccount:
+    """The account a merger's add makes, as later requests of the run see it: locked if it was."""
+    attrs = dict(zip(map(str.lower, change.after), change.after.values(), strict=True))
+    locked = attrs.get("hopthulockedtime")
+    pending = attrs.get("pwdreset", ("FALSE",))[0].upper() == "TRUE"
+    when = _parse_generalized_time(locked[0]) if locked else None
+    return DirectoryAccount(change.uid, "", change.kind, attrs, groups, when, pending)
+
+
+def _simulate_merge(state: dict[tuple[str, str], DirectoryAccount], changes: list[Change], org) -> None:
+    """``simulate`` for a merger's changes, in one pass: each added account with its groups at once (a
+    merger has tens of thousands; one replace per membership would cost more than the rest)."""
+    joined: dict[str, set[str]] = {}
+    for change in changes:
+        if change.op is Op.ADD_MEMBER and change.source:
+            joined.setdefault(change.uid, set()).add(change.group or "")
+    for change in changes:
+        if change.op is Op.MERGE_IN:
+            state[(change.org, change.uid)] = _moved_account(change, frozenset(joined.pop(change.uid, ())))
+        elif change.op is Op.MERGE_OUT:
+            state.pop((change.org, change.entry_uid), None)
+        elif change.op is Op.ADD_MEMBER and change.source and change.uid not in joined:
+            continue  # given with its add above
+        elif change.op is Op.REMOVE_MEMBER and change.source:
+            continue  # the source entry goes with its memberships
+        else:
+            simulate(state, change, org)
 
 
 def _merged(attrs: Mapping[str, tuple[str, ...]], after: Mapping[str, tuple[str, ...]]):

@@ -9,6 +9,7 @@ from hopthu.plan import Plan
 
 OP_LABELS = {
     Op.CREATE: "create (cấp mới)",
+    Op.MERGE_IN: "merge in (sáp nhập)",
     Op.ADD_MEMBER: "add to group",
     Op.MODIFY: "change (thay đổi)",
     Op.MOVE: "move unit (chuyển đơn vị)",
@@ -17,6 +18,7 @@ OP_LABELS = {
     Op.UNLOCK: "unlock (mở khóa)",
     Op.REMOVE_MEMBER: "remove from group",
     Op.DELETE: "delete (xóa)",
+    Op.MERGE_OUT: "merge out (sáp nhập)",
 }
 SHOWN_ON_CREATE = ("cn", "mail", "departmentNumber", "title")
 
@@ -28,8 +30,18 @@ def _values(values: tuple[str, ...]) -> str:
 def change_details(change: Change) -> str:
     if change.op is Op.CREATE:
         return "; ".join(f"{a}={_values(change.after[a])}" for a in SHOWN_ON_CREATE if a in change.after)
+    if change.op is Op.MERGE_IN:
+        source = f"{change.source[0]}/{change.source[1]}" if change.source else "?"
+        old, new = change.before.get("mail", ()), change.after.get("mail", ())
+        moved = f"; {_values(old)} → {_values(new)}" if new else ""
+        units = change.before.get("departmentNumber", ()), change.after["departmentNumber"]
+        unit = f"{_values(units[0])} → {_values(units[1])}"
+        return f"from {source} ({_values(change.after.get('cn', ()))}), unit {unit}{moved}"
+    if change.op is Op.MERGE_OUT:
+        return f"{change.org}/{change.entry_uid} removed, now {change.uid} of the merged organisation"
     if change.group:
-        return f"group {change.group}"
+        where = f" of {change.org}" if change.source else ""
+        return f"group {change.group}{where}"
     if change.op is Op.SET_PASSWORD:
         return "must be changed at first login"
     if change.op is Op.DELETE:
@@ -46,7 +58,7 @@ def plan_as_table(plan: Plan, limit: int = 50) -> str:
     lines = []
     for rp in plan.requests:
         request = rp.request
-        where = f"{request.org}/{request.unit}"
+        where = f"{request.org}/{request.unit}"  # a merger: <org>/_merge
         head = f"{request.id} ({request.kind.value}, {where}, văn bản {request.document.number})"
         if rp.done:
             lines.append(f"{head}: already done")
@@ -93,6 +105,7 @@ def plan_as_dict(plan: Plan) -> dict:
                         "before": {k: list(v) for k, v in c.before.items()},
                         "after": {k: list(v) for k, v in c.after.items()},
                     }
+                    | ({"org": c.org, "source": list(c.source)} if c.source else {})
                     for c in rp.changes
                 ],
             }

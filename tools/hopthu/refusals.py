@@ -116,6 +116,43 @@ CATALOGUE: dict[str, Text] = {
         en_item="{uid} (locked {locked_on}, delete from {earliest})",
         columns=(("Tài khoản", "uid"), ("Ngày khóa", "locked_on"), ("Được xóa từ ngày", "earliest")),
     ),
+    "merge-username-taken": Text(
+        en="{count} account(s) of the merger have a username that is taken in {org}: run `hopthu assign "
+        "--directory FILE` on the request and review the new usernames it writes ({accounts})",
+        vi="{count} tài khoản chuyển sang {org_name} có tên đăng nhập trùng với tài khoản đã có ở đó và chưa "
+        "được cấp tên đăng nhập mới theo quy tắc đặt tên.",
+        en_item="{source}/{uid}: '{wanted}' held by '{holder}'",
+        columns=(
+            ("Tài khoản", "uid"),
+            ("Họ và tên / tên đơn vị", "name"),
+            ("Tổ chức cũ", "source_name"),
+            ("Tên đăng nhập bị trùng", "wanted"),
+            ("Đang được dùng bởi", "holder"),
+        ),
+    ),
+    "merge-group-unmapped": Text(
+        en="{count} account(s) of the merger are members of application groups that it does not map to a "
+        "group of {org}: add them to the source's groups ({accounts})",
+        vi="{count} tài khoản có tài khoản phần mềm chưa được xác định phần mềm tương ứng ở {org_name}.",
+        en_item="{source}/{uid} ({groups})",
+        columns=(("Tài khoản", "uid"), ("Tổ chức cũ", "source_name"), ("Phần mềm", "groups")),
+    ),
+    "mass-change-cap": Text(
+        en="this run would lock, delete or move {planned} account(s) out of {org} ({own} of them by this "
+        "request), more than its mass-change cap of {cap} (inventory mass_change_cap): if that is "
+        "intended, state the exact number in the request as confirm_count",
+        vi="Yêu cầu làm số tài khoản bị khóa, xóa hoặc chuyển đi trong một lần thực hiện lên {planned}, vượt "
+        "quá giới hạn {cap} tài khoản; nếu đúng như vậy, văn bản đề nghị cần ghi rõ số lượng tài khoản "
+        "(confirm_count) để xác nhận.",
+        columns=(),
+    ),
+    "mass-change-mismatch": Text(
+        en="the request states confirm_count: {expected}, but it would lock, delete or move {planned} "
+        "account(s): check the accounts and state the number they really are",
+        vi="Số lượng tài khoản ghi trong yêu cầu ({expected}) khác với số tài khoản sẽ bị khóa, xóa hoặc "
+        "chuyển đi ({planned}).",
+        columns=(),
+    ),
 }
 
 

@@ -40,15 +40,19 @@ from hopthu.given import scan
 from hopthu.inventory import SCHEMA_DIR
 from hopthu.letters import check_letter
 from hopthu.model import (
+    MERGE_FOLDER,
     Account,
     AccountChange,
     Document,
     Inventory,
     Kind,
     Manager,
+    Merge,
+    MergeSource,
     NewPerson,
     NewUnitMailbox,
     Organisation,
+    Rename,
     Request,
     Requester,
 )
@@ -272,6 +276,8 @@ def check_file(path: Path, inventory: Inventory, *, letters: bool = True) -> Che
     if org is not None:
         _check_requester(item, org)
         _check_accounts(item, org)
+        if _is_merge(item):
+            _check_merge(item, inventory, org)
         if letters:
             _check_letter(item, org, inventory)
     if not item.damaged and not any(f.rule == "date-invalid" for f in item.findings):
@@ -284,9 +290,20 @@ def _damaged_part(where: FieldPath) -> FieldPath:
     return where[:2] if where[:1] == ("accounts",) and len(where) > 1 else where[:1]
 
 
+def _is_merge(item: CheckedFile) -> bool:
+    return item.intact(("kind",)) and item.data.get("kind") == Kind.MERGE
+
+
+def _unit(item: CheckedFile) -> str | None:
+    """The requesting unit's code, when the file names one the schema accepted (a merger names none)."""
+    if not item.intact(("unit",)) or _is_merge(item):
+        return None
+    return item.data.get("unit")
+
+
 def _accounts(item: CheckedFile) -> list[tuple[FieldPath, dict[str, Any]]]:
     """(path, account) of each account the schema accepted (none when the kind or list is broken)."""
-    if not item.intact(("kind",), ("accounts",)):
+    if not item.intact(("kind",), ("accounts",)) or "accounts" not in item.data or _is_merge(item):
         return []
     return [
         (("accounts", index), account)
@@ -352,25 +369,38 @@ def _check_place(item: CheckedFile, inventory: Inventory) -> Organisation | None
         known = ", ".join(sorted(inventory.organisations)) or "none"
         item.add(("org",), f"unknown organisation '{data['org']}': the inventory has {known}", "org-unknown")
         return None
-    if item.intact(("unit",)) and data["unit"] not in org.units:
+    merge = _is_merge(item)
+    unit = _unit(item)
+    if unit is not None and unit not in org.units:
         known = ", ".join(sorted(org.units))
         item.add(
             ("unit",),
             f"unknown unit '{data['unit']}' of {org.code}: the inventory has {known}",
             "unit-unknown",
         )
+    if merge:
+        _check_merge_fields(item)
+    elif item.intact(("kind",)) and any(name in data for name in ("sources", "renames")):
+        name = "sources" if "sources" in data else "renames"
+        item.add(
+            (name,),
+            f"{name} belongs to a merger (kind: merge) only: remove it, or file a merger",
+            "merge-field",
+        )
     if item.intact(("id",)) and item.path.name != f"{data['id']}{SUFFIX}":
         item.add(
             ("id",), f"the file name must be the id: rename the file to {data['id']}{SUFFIX}", "file-name"
         )
-    if not item.intact(("id",), ("unit",), ("document",)):
+    if not item.intact(("id",), ("document",)) or (unit is None and not merge):
         return org
+    # A merger lives in the target organisation's _merge folder: no unit's, so only IT owns it.
+    folder, folder_key = (MERGE_FOLDER, ("kind",)) if merge else (unit, ("unit",))
     year = data["document"]["date"][:4]
-    expected = f"{REQUESTS_DIR}/{data['org']}/{data['unit']}/{year}/{data['id']}{SUFFIX}"
+    expected = f"{REQUESTS_DIR}/{data['org']}/{folder}/{year}/{data['id']}{SUFFIX}"
     folders = Path(os.path.abspath(item.path)).parent.parts
     # The folder right above the file is the year, above it the unit, then the organisation.
     for depth, (key, want) in enumerate(
-        ((("document", "date"), year), (("unit",), data["unit"]), (("org",), data["org"])), 1
+        ((("document", "date"), year), (folder_key, folder), (("org",), data["org"])), 1
     ):
         got = folders[-depth] if len(folders) >= depth else ""
         if got != want:
@@ -398,9 +428,12 @@ def _name_key(name: str) -> str:
 
 
 def _check_requester(item: CheckedFile, org: Organisation) -> None:
-    if not item.intact(("unit",), ("requester",)):
+    """The requester is one the inventory lists for the unit. A merger has no unit: IT files it, and the
+    merge request's author check (``hopthu codeowners check-author``) keeps everyone else out."""
+    code = _unit(item)
+    if code is None or not item.intact(("requester",)):
         return
-    unit = org.units.get(item.data["unit"])
+    unit = org.units.get(code)
     if unit is None:
         return
     name = item.data["requester"]["name"]
@@ -451,6 +484,144 @@ def _check_accounts(item: CheckedFile, org: Organisation) -> None:
         _check_same_person(item, accounts)
 
 
+def _check_merge_fields(item: CheckedFile) -> None:
+    """A merger names the organisation after it and its sources, not a unit or a list of accounts: the
+    accounts are every account of the source units, as the directory holds them."""
+    for name, why in (
+        ("unit", f"its file lives in requests/<org>/{MERGE_FOLDER}/<year>/, which IT owns"),
+        ("accounts", "every account of the source units moves: name the units in sources"),
+    ):
+        if name in item.data:
+            item.add((name,), f"a merger (kind: merge) has no {name}: remove it ({why})", "merge-field")
+
+
+def _check_merge(item: CheckedFile, inventory: Inventory, target: Organisation) -> None:
+    """Known source organisations, units and application groups on both sides; renames that the target's
+    naming rule can give, once each."""
+    if not item.intact(("sources",)):
+        return
+    moved: dict[str, set[str]] = {}  # source org → target units its accounts go to
+    seen_orgs: dict[str, FieldPath] = {}
+    for index, source in enumerate(item.data["sources"]):
+        here: FieldPath = ("sources", index)
+        code = source["org"]
+        org = inventory.organisations.get(code)
+        if org is None:
+            known = ", ".join(sorted(inventory.organisations))
+            item.add(
+                (*here, "org"),
+                f"{field_name((*here, 'org'))}: unknown organisation '{code}': the inventory has {known}",
+                "org-unknown",
+            )
+            continue
+        if code in seen_orgs:
+            item.add(
+                (*here, "org"),
+                f"{field_name((*here, 'org'))}: '{code}' is already a source in "
+                f"{field_name(seen_orgs[code])}: list its units once",
+                "merge-source-twice",
+            )
+            continue
+        seen_orgs[code] = here
+        for unit, to in source["units"].items():
+            where = (*here, "units", unit)
+            if unit not in org.units:
+                item.add(
+                    where,
+                    f"{field_name(where)}: unknown unit '{unit}' of {code}: the inventory has "
+                    f"{', '.join(sorted(org.units))}",
+                    "unit-unknown",
+                )
+            if to not in target.units:
+                item.add(
+                    where,
+                    f"{field_name(where)}: unknown unit '{to}' of {target.code}: add the unit "
+                    "after the merger to the inventory first",
+                    "unit-unknown",
+                )
+            elif code == target.code and unit == to:
+                item.add(where, f"{field_name(where)}: {unit} merges into itself: remove it", "merge-self")
+        moved[code] = set(source["units"].values())
+        for group, to in source.get("groups", {}).items():
+            where = (*here, "groups", group)
+            if group not in org.app_groups:
+                item.add(
+                    where,
+                    f"{field_name(where)}: unknown application group '{group}' of {code}: it has "
+                    f"{', '.join(sorted(org.app_groups)) or 'none'}",
+                    "service-unknown",
+                )
+            if to not in target.app_groups:
+                item.add(
+                    where,
+                    f"{field_name(where)}: unknown application group '{to}' of {target.code}: it "
+                    f"has {', '.join(sorted(target.app_groups)) or 'none'}",
+                    "service-unknown",
+                )
+    _check_renames(item, target, moved)
+
+
+def _check_renames(item: CheckedFile, target: Organisation, moved: dict[str, set[str]]) -> None:
+    if "renames" not in item.data or not item.intact(("renames",)):
+        return
+    named: dict[tuple[str, str], FieldPath] = {}  # a new username given twice: the checks across files
+    for index, rename in enumerate(item.data["renames"]):
+        here: FieldPath = ("renames", index)
+        code, username = rename["org"], rename["username"]
+        if code not in moved or code == target.code:
+            item.add(
+                (*here, "org"),
+                f"{field_name((*here, 'org'))}: '{code}' is not a source organisation "
+                "of this merger (a merger of one organisation's units keeps every username)",
+                "merge-rename-org",
+            )
+            continue
+        if (code, username) in named:
+            item.add(
+                (*here, "username"),
+                f"{field_name(here)}: {code}/{username} is already renamed in "
+                f"{field_name(named[(code, username)])}: rename each account once",
+                "account-duplicate",
+            )
+            continue
+        named[(code, username)] = here
+        if ("full_name" in rename) == ("unit_name" in rename):
+            item.add(
+                here,
+                f"{field_name(here)}: give the account's full_name (a person) or unit_name (a unit "
+                "mailbox), as the directory has it",
+                "merge-rename-name",
+            )
+            continue
+        new = rename.get("new_username")
+        if new is None:
+            item.add(
+                here,
+                f"{field_name(here)}: no new_username yet for {code}/{username}: run "
+                f"`hopthu assign --directory FILE {item.shown}`",
+                "username-missing",
+            )
+            continue
+        where = (*here, "new_username")
+        if not _check_given_username(item, where, new, target, "hopthu assign --directory"):
+            continue
+        if "full_name" in rename:
+            try:
+                name = _parsed_name(rename["full_name"])
+            except NamingError as error:
+                item.add((*here, "full_name"), f"{field_name((*here, 'full_name'))}: {error}", "name-invalid")
+                continue
+            rule = person_rule(target.naming_rule)
+            if not any(rule_admits(new, name, rule, unit=unit) for unit in sorted(moved[code]) or [None]):
+                item.add(
+                    where,
+                    f"{field_name(where)}: '{new}' is not what the naming rule of {target.code} "
+                    f"({', '.join(target.naming_rule)}) gives for '{rename['full_name']}': remove it and "
+                    "run `hopthu assign --directory`",
+                    "username-rule",
+                )
+
+
 def _check_services(item: CheckedFile, org: Organisation, here: FieldPath, account: dict[str, Any]) -> None:
     for position, service in enumerate(account.get("services", [])):
         if service != EMAIL_SERVICE and service not in org.app_groups:
@@ -489,6 +660,26 @@ def _check_backup_email(
         )
 
 
+def _check_given_username(
+    item: CheckedFile, where: FieldPath, username: str, org: Organisation, run: str
+) -> bool:
+    """A username written in the file (by `hopthu assign` or a reviewer): an address, and not one of the
+    organisation's reserved names. False when it is no address at all (nothing more to check of it)."""
+    problem = address_problem(username)
+    if problem is not None:
+        item.add(
+            where, f"{field_name(where)}: '{username}' is not a valid address: {problem}", "username-invalid"
+        )
+        return False
+    if username in org.reserved:
+        item.add(
+            where,
+            f"{field_name(where)}: '{username}' is a reserved name of {org.code}: remove it and run `{run}`",
+            "username-reserved",
+        )
+    return True
+
+
 def _check_new_account(
     item: CheckedFile, org: Organisation, here: FieldPath, account: dict[str, Any]
 ) -> None:
@@ -510,23 +701,12 @@ def _check_new_account(
         )
         return
     where = (*here, "username")
-    problem = address_problem(username)
-    if problem is not None:
-        item.add(
-            where, f"{field_name(where)}: '{username}' is not a valid address: {problem}", "username-invalid"
-        )
+    if not _check_given_username(item, where, username, org, "hopthu assign"):
         return
-    if username in org.reserved:
-        item.add(
-            where,
-            f"{field_name(where)}: '{username}' is a reserved name of {org.code}: remove the username "
-            "and run `hopthu assign`",
-            "username-reserved",
-        )
     if is_unit:
         return  # unit mailbox names are suggested, not prescribed: any free address will do
     born = _parse_date(account["birth_date"]) if "birth_date" in account else None
-    unit = item.data["unit"] if item.intact(("unit",)) else None
+    unit = _unit(item)
     if not rule_admits(username, name, person_rule(org.naming_rule), born=born, unit=unit):
         rule = ", ".join(org.naming_rule)
         item.add(
@@ -679,7 +859,7 @@ def _check_username_collisions(checked: list[CheckedFile], mine: list[Known], ev
                 field_name(at) if other is me else f"{other.shown} ({field_name(at)})"
                 for other, at in clashes
             )
-            where = (*here, "username")
+            where = here if here[-1] == "new_username" else (*here, "username")
             item.add(
                 where,
                 f"{field_name(where)}: '{username}' is also given by {where_else}: an address belongs to one "
@@ -689,7 +869,14 @@ def _check_username_collisions(checked: list[CheckedFile], mine: list[Known], ev
 
 
 def _new_usernames(item: CheckedFile) -> list[tuple[FieldPath, str]]:
-    """(path, username) of each new account of a ``create`` request that already has a username."""
+    """(path, username) of each new account of a ``create`` request that already has a username, and of
+    each renamed account of a merger (the path then ends with ``new_username``)."""
+    if _is_merge(item) and item.intact(("org",), ("renames",)):
+        return [
+            (("renames", index, "new_username"), rename["new_username"])
+            for index, rename in enumerate(item.data.get("renames", ()))
+            if rename.get("new_username")
+        ]
     if not item.intact(("org",)) or item.data.get("kind") != Kind.CREATE:
         return []
     return [(here, account["username"]) for here, account in _accounts(item) if account.get("username")]
@@ -705,6 +892,8 @@ def usernames_by_org(items: Iterable[CheckedFile]) -> dict[str, set[str]]:
     for item in items:
         if not item.intact(("org",)):
             continue
+        if _is_merge(item):
+            taken[item.data["org"]].update(username for _, username in _new_usernames(item))
         for _, account in _accounts(item):
             if account.get("username"):
                 taken[item.data["org"]].add(account["username"])
@@ -768,15 +957,33 @@ def _account(kind: Kind, raw: dict[str, Any]) -> Account:
     )
 
 
+def _merge(data: dict[str, Any]) -> Merge:
+    sources = tuple(
+        MergeSource(raw["org"], dict(raw["units"]), dict(raw.get("groups", {}))) for raw in data["sources"]
+    )
+    renames = tuple(
+        Rename(
+            org=raw["org"],
+            username=raw["username"],
+            name=raw.get("full_name") or raw.get("unit_name") or "",
+            new_username=raw.get("new_username"),
+            unit_mailbox="unit_name" in raw,
+        )
+        for raw in data.get("renames", ())
+    )
+    return Merge(sources, renames)
+
+
 def _build_request(item: CheckedFile) -> Request:
     data = item.data
     kind = Kind(data["kind"])
     document = data["document"]
     requester = data["requester"]
+    merge = kind is Kind.MERGE
     return Request(
         id=data["id"],
         org=data["org"],
-        unit=data["unit"],
+        unit=MERGE_FOLDER if merge else data["unit"],
         kind=kind,
         document=Document(
             number=document["number"],
@@ -792,8 +999,10 @@ def _build_request(item: CheckedFile) -> Request:
             email=requester["email"],
         ),
         reason=data["reason"],
-        accounts=tuple(_account(kind, raw) for raw in data["accounts"]),
+        accounts=() if merge else tuple(_account(kind, raw) for raw in data["accounts"]),
         path=item.path,
+        merge=_merge(data) if merge else None,
+        confirm_count=data.get("confirm_count"),
     )
 
 

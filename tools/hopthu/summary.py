@@ -24,9 +24,12 @@ KIND_LABELS = {
     "lock": "Khóa",
     "unlock": "Mở khóa",
     "delete": "Xóa",
+    "merge": "Sáp nhập",
 }
 OP_LABELS = {
     "create": "tạo mới",
+    "merge-in": "chuyển sang tổ chức sau sáp nhập",
+    "merge-out": "gỡ khỏi tổ chức cũ (sau khi đã chuyển)",
     "add-member": "thêm vào nhóm",
     "modify": "thay đổi thông tin",
     "move": "chuyển đơn vị",
@@ -103,6 +106,11 @@ def _counts_line(counts: Mapping[str, int], refused: int) -> str:
 
 def _request_heading(request: Mapping[str, Any], unit_names: Mapping[tuple[str, str], str]) -> str:
     kind = KIND_LABELS.get(request["kind"], request["kind"])
+    if request["kind"] == "merge":
+        heading = f"### {cell(kind)}: {cell(request['id'])}"
+        org = unit_names.get((request["org"], ""))
+        where = request["org"] + (f" – {org}" if org else "")
+        return f"{heading}\n\nTổ chức sau sáp nhập: {cell(where)} · Văn bản số {cell(request['document'])}"
     unit = unit_names.get((request["org"], request["unit"]))
     where = f"{request['org']}/{request['unit']}" + (f" – {unit}" if unit else "")
     heading = f"### {cell(kind)}: {cell(request['id'])}"
@@ -157,6 +165,9 @@ def render_markdown(
         if request["state"] == "nothing-to-do":
             lines += ["Không có gì thay đổi: thư mục đã đúng như yêu cầu.", ""]
             continue
+        if request["kind"] == "merge":
+            lines += _merger_lines(request, unit_names, limit)
+            continue
         by_account: dict[str, list[str]] = {}
         for change in request["changes"]:
             by_account.setdefault(change["uid"], []).append(_change_text(change))
@@ -169,6 +180,70 @@ def render_markdown(
         lines.append("")
     lines.append("_Mật khẩu lần đầu không bao giờ xuất hiện ở đây: chúng được gửi trong thông báo kết quả._")
     return "\n".join(lines) + "\n"
+
+
+def _merger_lines(
+    request: Mapping[str, Any], unit_names: Mapping[tuple[str, str], str], limit: int
+) -> list[str]:
+    """A merger: how many accounts move and how, then every changed address (renamed accounts first)."""
+    moved = [c for c in request["changes"] if c["op"] == "merge-in"]
+    transfers = [c for c in request["changes"] if c["op"] == "move"]
+    outs = [c for c in request["changes"] if c["op"] == "merge-out"]
+    rows = []
+    for change in moved:
+        before, after = change["before"], change["after"]
+        source_org, old_uid = change["source"]
+        new_unit = after["departmentNumber"][0]
+        rows.append(
+            (
+                old_uid != change["uid"],
+                _username(old_uid),
+                cell(_values(before.get("mail", [])) if before.get("mail") else f"{source_org}/{old_uid}"),
+                _username(change["uid"]),
+                cell(_values(after.get("mail", [])) if after.get("mail") else "(không có hộp thư)"),
+                cell(unit_names.get((request["org"], new_unit), new_unit)),
+            )
+        )
+    for change in transfers:
+        before, after = change["before"], change["after"]
+        new_unit = after["departmentNumber"][0]
+        old_mail, new_mail = before.get("mail") or [], after.get("mail") or []
+        rows.append(
+            (
+                False,
+                _username(change["uid"]),
+                cell(_values(old_mail) if old_mail else "—"),
+                _username(change["uid"]),
+                cell(_values(new_mail) if new_mail else _values(old_mail) if old_mail else "—"),
+                cell(unit_names.get((request["org"], new_unit), new_unit)),
+            )
+        )
+    renamed = sum(1 for row in rows if row[0])
+    locked = sum(1 for c in moved if c["after"].get("pwdAccountLockedTime"))
+    mailboxes = sum(1 for c in moved if c["kind"] == "mailbox")
+    groups = sum(1 for c in request["changes"] if c["op"] == "add-member")
+    lines = [
+        f"**{len(rows)}** tài khoản chuyển sang tổ chức sau sáp nhập ({len(moved)} từ tổ chức khác, "
+        f"{len(transfers)} chuyển đơn vị trong tổ chức) · **{renamed}** đổi tên đăng nhập vì trùng "
+        f"· **{locked}** đang khóa (giữ nguyên khóa và ngày khóa) · **{mailboxes}** hộp thư cơ quan/đơn vị "
+        f"· **{groups}** tài khoản phần mềm ở tổ chức mới",
+        "",
+        "Mật khẩu giữ nguyên, không ai phải đổi mật khẩu; địa chỉ cũ vẫn nhận thư vào cùng hộp thư và không "
+        "bao giờ được cấp cho người khác. Tài khoản chỉ được gỡ khỏi tổ chức cũ sau khi đã có ở tổ chức mới "
+        f"({len(outs)} tài khoản).",
+        "",
+    ]
+    if not rows:
+        return [*lines, "Không có tài khoản nào cần chuyển.", ""]
+    lines += [
+        "| Tài khoản cũ | Địa chỉ cũ | Tài khoản mới | Địa chỉ mới | Đơn vị mới |",
+        "|---|---|---|---|---|",
+    ]
+    ordered = sorted(rows, key=lambda row: not row[0])  # the renamed ones first: what to check
+    lines += ["| " + " | ".join(row[1:]) + " |" for row in ordered[:limit]]
+    if len(ordered) > limit:
+        lines.append(f"| … | và {len(ordered) - limit} tài khoản khác (xem tệp kế hoạch JSON) | | | |")
+    return [*lines, ""]
 
 
 def terraform_report(plan: Mapping[str, Any]) -> dict[str, int]:
@@ -188,11 +263,9 @@ def write_plan_reports(
 ) -> None:
     """Write the Markdown summary and/or the Terraform-format report of ``plan`` (``plan_as_dict``)."""
     if markdown_path is not None:
-        names = {
-            (org.code, unit.code): unit.name
-            for org in (inventory.organisations.values() if inventory else ())
-            for unit in org.units.values()
-        }
+        organisations = list(inventory.organisations.values()) if inventory else []
+        names = {(org.code, unit.code): unit.name for org in organisations for unit in org.units.values()}
+        names |= {(org.code, ""): org.name for org in organisations}
         markdown_path.write_text(render_markdown(plan, unit_names=names), encoding="utf-8")
     if report_path is not None:
         report_path.write_text(json.dumps(terraform_report(plan)) + "\n", encoding="utf-8")

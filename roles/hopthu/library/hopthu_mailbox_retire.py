@@ -44,6 +44,11 @@ options:
       archive_dir:
         description: The organisation's archive folder.
         type: path
+      folder:
+        description:
+          - C(<org>/<uid>) of the mailbox under I(mail_root) when it is not its own.
+          - An account a merger (sáp nhập) moved keeps its mailbox where it was.
+        type: str
   fail_on_error:
     description: Fail when a mailbox could not be retired (the play may record the results first).
     type: bool
@@ -91,6 +96,7 @@ MAILBOX_OPTIONS = dict(
     org=dict(type="str", required=True),
     uid=dict(type="str", required=True),
     archive_dir=dict(type="path"),
+    folder=dict(type="str"),
 )
 
 

@@ -35,6 +35,9 @@ def assign(ctx: click.Context, paths: tuple[Path, ...], directory_file: Path | N
     PATHS are request files or directories (default: all of requests/). Usernames other requests give
     and reserved names are never chosen. A file that does not validate is left untouched (exit 1).
     Prints each assignment as "path: full name -> username".
+
+    A merger (kind: merge) needs --directory: each of its accounts whose username is taken in the
+    target organisation gets the name the target's rule gives, written into the file's renames.
     """
     inventory_path: Path = ctx.obj["inventory"]
     root = repo_root_of(inventory_path)
@@ -51,7 +54,14 @@ def assign(ctx: click.Context, paths: tuple[Path, ...], directory_file: Path | N
                 uid and cn per container and organisation)."""
                 return DirectoryReader(session.connection(org.code)).holders(org)
 
-            return assign_usernames(targets, inventory, repo_root=root, taken_from_directory=taken)
+            def units(code: str, unit_codes) -> dict:
+                """A merger's accounts: every account of those units (one search)."""
+                org = inventory.organisations[code]
+                return DirectoryReader(session.connection(code)).accounts_in_units(org, unit_codes)
+
+            return assign_usernames(
+                targets, inventory, repo_root=root, taken_from_directory=taken, units_from_directory=units
+            )
 
     result = run_stage(work)
     for assignment in result.assigned:

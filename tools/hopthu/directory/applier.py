@@ -13,6 +13,12 @@ A run killed anywhere leaves intents without completion; the next run's plan lea
 effect and ``recover`` completes those intents, so the log ends with exactly one completed record per
 change that took effect.
 
+A merger writes in two organisations, possibly on two servers: its changes come in phase order (adds and
+memberships in the target, then memberships and entries out of the source), each batch of writes in one
+organisation through that organisation's connection (``peers``), so every entry is in the target before
+any is removed from the source. The password hash of each account is read from the source at the moment
+its add is written, and goes nowhere else.
+
 A write the server refuses because what it asks for is already there (the entry exists, the member is
 in the group, the entry or the member is gone) is not taken at its word: the directory may have moved on
 since the snapshot (the memberof overlay catching up after an interrupted run, a change made by hand).
@@ -31,6 +37,7 @@ from hopthu.audit import Prepared
 from hopthu.directory.dn import group_dn, mailbox_dn, person_dn
 from hopthu.directory.reader import DirectoryReader
 from hopthu.directory.writer import Add, Barrier, Delete, LdapOp, LdapWriter, Modify, WriteResult
+from hopthu.merger import is_moved_entry
 from hopthu.model import Change, EntryKind, Op, Organisation, Request
 from hopthu.plan import Plan, Progress, RequestPlan, holds_entry
 
@@ -44,7 +51,9 @@ ENTRY_MODIFY = "modify-entry"
 ALREADY_EXISTS, NO_SUCH_OBJECT, VALUE_EXISTS, NO_SUCH_VALUE = 68, 32, 20, 16
 MAYBE_DONE = {
     Op.CREATE: {ALREADY_EXISTS},
+    Op.MERGE_IN: {ALREADY_EXISTS},
     Op.DELETE: {NO_SUCH_OBJECT},
+    Op.MERGE_OUT: {NO_SUCH_OBJECT},
     Op.ADD_MEMBER: {VALUE_EXISTS},
     Op.REMOVE_MEMBER: {NO_SUCH_VALUE},
 }
@@ -71,6 +80,15 @@ def entry_dn(org: Organisation, kind: EntryKind, uid: str) -> str:
     return person_dn(org, uid) if kind is EntryKind.PERSON else mailbox_dn(org, uid)
 
 
+@dataclass(frozen=True)
+class Peer:
+    """Another organisation a merger writes in: its settings, writer and reader (one connection)."""
+
+    org: Organisation
+    writer: LdapWriter
+    reader: DirectoryReader | None
+
+
 def recipient_of(request: Request, org: Organisation) -> str:
     """Where the request's result notice and its passwords go: always the requesting unit's official
     mailbox (SPEC §3). For a handover (bàn giao) the notice names the new manager, who receives the
@@ -91,6 +109,7 @@ class Applier:
         reader: DirectoryReader | None = None,  # on the writer's connection: reads back refused writes
         rewritten: Container[tuple[str, str, str, str]] = frozenset(),  # keys a failed provider acknowledged
         recorded: Container[str] = frozenset(),  # requests whose final record is written already
+        peers: Callable[[str], Peer] | None = None,  # the other organisations of a merger
     ) -> None:
         self.org = org
         self.writer = writer
@@ -100,6 +119,20 @@ class Applier:
         self.reader = reader
         self.rewritten = rewritten
         self.recorded = recorded
+        self.peers = peers
+
+    def _peer(self, code: str) -> Peer:
+        if code == self.org.code:
+            return Peer(self.org, self.writer, self.reader)
+        if self.peers is None:
+            raise ApplyError(
+                f"a change in organisation {code}, but the applier of {self.org.code} has no peers"
+            )
+        return self.peers(code)
+
+    def _dn(self, change: Change) -> str:
+        """The entry a change writes: in its own organisation, under the username it has there."""
+        return entry_dn(self._peer(change.org).org, change.kind, change.entry_uid)
 
     # --- recovery ---------------------------------------------------------------------------------
 
@@ -130,9 +163,9 @@ class Applier:
         for request_plan in plan.requests:
             if request_plan.done or request_plan.request.org != self.org.code:
                 continue
-            self._apply_request(request_plan, report)
+            self.apply_request(request_plan, report)
 
-    def _apply_request(self, rp: RequestPlan, report: ApplyReport) -> None:
+    def apply_request(self, rp: RequestPlan, report: ApplyReport) -> None:
         request = rp.request
         if rp.refusals:
             refusals = [refusal.as_record() for refusal in rp.refusals]
@@ -181,16 +214,17 @@ class Applier:
         between two batches is little more than writing them.
         """
         self.audit.append(intents)
-        ops, covers = self._operations(changes, passwords)
+        peer = self._peer(changes[0].org)  # a batch writes in one organisation (``_batches``)
+        ops, covers = self._operations(changes, passwords, self._hashes(changes))
         done: list[Prepared] = []
         upcoming = iter(following)
         next_intents: list[Prepared] = []
         errors: list[str] = []
         refused: list[tuple[LdapOp, list[Change]]] = []  # refused writes that may be in effect already
         try:
-            for result in self.writer.write(ops):
+            for result in peer.writer.write(ops):
                 carried = covers[id(result.op)]
-                if not result.ok and self.reader is not None and _maybe_done(result, carried):
+                if not result.ok and peer.reader is not None and _maybe_done(result, carried):
                     refused.append((result.op, carried))
                 else:
                     done += self._outcomes(request, carried, result, errors)
@@ -228,31 +262,49 @@ class Applier:
     ) -> list[Prepared]:
         """Records for a refused write whose changes may be in effect: those the directory shows done are
         recorded as done; the others are written again, once, and recorded with that result."""
-        assert self.reader is not None
-        effective = self._in_effect(carried)
+        peer = self._peer(carried[0].org)
+        effective = self._in_effect(carried, peer)
         records = []
         if effective:
             ok = WriteResult(op, True, 0, "")
             records += self._outcomes(request, effective, ok, errors, how=IN_EFFECT)
         rest = [change for change in carried if change not in effective]
         if rest:
-            (retry,), _ = self._phase_ops_list(rest, passwords)
-            (result,) = list(self.writer.write([retry]))
+            (retry,), _ = self._phase_ops_list(rest, passwords, self._hashes(rest))
+            (result,) = list(peer.writer.write([retry]))
             records += self._outcomes(request, rest, result, errors)
         return records
 
-    def _in_effect(self, changes: list[Change]) -> list[Change]:
+    def _in_effect(self, changes: list[Change], peer: Peer) -> list[Change]:
         """The changes whose effect the directory shows now."""
-        assert self.reader is not None
+        reader, org = peer.reader, peer.org
+        assert reader is not None
         op = changes[0].op
-        if op is Op.DELETE:
+        if op in (Op.DELETE, Op.MERGE_OUT):
             return list(changes)  # noSuchObject: the entry is gone
-        if op is Op.CREATE:
-            found = self.reader.accounts(self.org, [c.uid for c in changes])
-            return [c for c in changes if c.uid in found and holds_entry(found[c.uid], c.kind, c.after)]
-        groups = self.reader.groups_of(self.org, [(c.kind, c.uid) for c in changes])
+        if op in (Op.CREATE, Op.MERGE_IN):
+            found = reader.accounts(org, [c.uid for c in changes])
+            same = is_moved_entry if op is Op.MERGE_IN else holds_entry
+            return [c for c in changes if c.uid in found and same(found[c.uid], c.kind, c.after)]
+        groups = reader.groups_of(org, [(c.kind, c.entry_uid) for c in changes])
         wanted = op is Op.ADD_MEMBER
-        return [c for c in changes if (c.group in groups[(c.kind, c.uid)]) == wanted]
+        return [c for c in changes if (c.group in groups[(c.kind, c.entry_uid)]) == wanted]
+
+    def _hashes(self, changes: list[Change]) -> dict[tuple[str, EntryKind, str], list[bytes]]:
+        """The password hashes a merger's adds among ``changes`` copy, read from the source entries now:
+        (source org, kind, source username) → values. Held in memory for the write only."""
+        wanted: dict[str, list[tuple[EntryKind, str]]] = {}
+        for change in changes:
+            if change.op is Op.MERGE_IN and change.source is not None:
+                wanted.setdefault(change.source[0], []).append((change.kind, change.source[1]))
+        hashes: dict[tuple[str, EntryKind, str], list[bytes]] = {}
+        for code, accounts in wanted.items():
+            peer = self._peer(code)
+            if peer.reader is None:
+                raise ApplyError(f"a merger needs a reader of {code} to copy its passwords")
+            for (kind, uid), values in peer.reader.password_hashes(peer.org, accounts).items():
+                hashes[(code, kind, uid)] = values
+        return hashes
 
     def _intent(self, request: Request, change: Change) -> Prepared:
         return self.audit.prepare(self._change_record("intent", request, change))
@@ -260,7 +312,7 @@ class Applier:
     # --- changes → LDAP operations ----------------------------------------------------------------
 
     def _operations(
-        self, changes: list[Change], passwords: dict[str, str]
+        self, changes: list[Change], passwords: dict[str, str], hashes: dict | None = None
     ) -> tuple[list[LdapOp | Barrier], dict[int, list[Change]]]:
         """LDAP operations for ``changes`` in phase order, and which changes each operation carries out.
 
@@ -273,36 +325,45 @@ class Applier:
         for phase, phase_changes in _phases(changes):
             if ops:
                 ops.append(Barrier())
-            for ldap_op, carried in self._phase_ops(phase, phase_changes, passwords):
+            for ldap_op, carried in self._phase_ops(phase, phase_changes, passwords, hashes or {}):
                 ops.append(ldap_op)
                 covers[id(ldap_op)] = carried
         return ops, covers
 
     def _phase_ops_list(
-        self, changes: list[Change], passwords: dict[str, str]
+        self, changes: list[Change], passwords: dict[str, str], hashes: dict | None = None
     ) -> tuple[list[LdapOp], list[list[Change]]]:
         """The operations of one phase's ``changes`` and the changes each carries."""
-        pairs = list(self._phase_ops(_phase(changes[0].op), changes, passwords))
+        pairs = list(self._phase_ops(_phase(changes[0].op), changes, passwords, hashes or {}))
         return [op for op, _ in pairs], [carried for _, carried in pairs]
 
     def _phase_ops(
-        self, phase: str, changes: list[Change], passwords: dict[str, str]
+        self, phase: str, changes: list[Change], passwords: dict[str, str], hashes: dict
     ) -> Iterator[tuple[LdapOp, list[Change]]]:
+        org = self._peer(changes[0].org).org
         if phase in (Op.ADD_MEMBER, Op.REMOVE_MEMBER):
             how = "add" if phase == Op.ADD_MEMBER else "delete"
             for group, members in _grouped(changes, lambda c: c.group).items():
-                dns = [entry_dn(self.org, c.kind, c.uid) for c in members]
-                yield Modify(group_dn(self.org, group), [("member", how, dns)]), members
+                dns = [entry_dn(org, c.kind, c.entry_uid) for c in members]
+                yield Modify(group_dn(org, group), [("member", how, dns)]), members
         elif phase == ENTRY_MODIFY:
             for (kind, uid), entry_changes in _grouped(changes, lambda c: (c.kind, c.uid)).items():
                 modifications = [m for c in entry_changes for m in self._modifications(c, passwords)]
-                yield Modify(entry_dn(self.org, kind, uid), modifications), entry_changes
+                yield Modify(entry_dn(org, kind, uid), modifications), entry_changes
         else:
             for change in changes:
-                dn = entry_dn(self.org, change.kind, change.uid)
+                dn = entry_dn(org, change.kind, change.entry_uid)
                 if change.op is Op.CREATE:
                     attributes = {k: list(v) for k, v in change.after.items()}
                     attributes["userPassword"] = [passwords[change.uid]]
+                    yield Add(dn, attributes), [change]
+                elif change.op is Op.MERGE_IN:
+                    # Everything the plan decided, and the password hash as the source holds it now.
+                    attributes = {k: list(v) for k, v in change.after.items() if v}
+                    source_org, source_uid = change.source or (change.org, change.uid)
+                    secret = hashes.get((source_org, change.kind, source_uid))
+                    if secret:
+                        attributes["userPassword"] = secret
                     yield Add(dn, attributes), [change]
                 else:
                     yield Delete(dn), [change]
@@ -339,11 +400,11 @@ class Applier:
             request,
             op=change.op.value,
             uid=change.uid,
-            dn=entry_dn(self.org, change.kind, change.uid),
+            dn=self._dn(change),
             group=change.group,
             result=result,
         )
-        if event == "intent" or change.op is not Op.CREATE:
+        if event == "intent" or change.op not in (Op.CREATE, Op.MERGE_IN):
             record["before"] = {k: list(v) for k, v in change.before.items()} or None
             record["after"] = {k: list(v) for k, v in change.after.items()} or None
         else:  # a create's completion need not repeat the whole entry its intent carries
@@ -385,5 +446,13 @@ def _grouped(changes: Iterable[Change], key: Callable[[Change], Any]) -> dict[An
 
 
 def _batches(changes: tuple[Change, ...], size: int) -> Iterator[list[Change]]:
-    for start in range(0, len(changes), size):
-        yield list(changes[start : start + size])
+    """At most ``size`` changes each, all in one organisation: a merger's writes in the source start only
+    when every write before them, in the target, has been answered."""
+    batch: list[Change] = []
+    for change in changes:
+        if len(batch) == size or (batch and batch[0].org != change.org):
+            yield batch
+            batch = []
+        batch.append(change)
+    if batch:
+        yield batch

@@ -37,6 +37,7 @@ REPLICATOR = "replicator"
 PLACEHOLDER_MEMBER = ""
 
 _RDN_SPECIAL = frozenset(',+"\\<>;=')
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9._@-]+")  # needs no escape anywhere in an RDN value
 _RDN_NEEDS_ESCAPE = re.compile(r'[,+"\\<>;=\x00]|\A[# ]| \Z')  # what escape_rdn_value escapes
 
 
@@ -207,9 +208,13 @@ def child_value(dn: str, parent_dn: str, attr: str) -> str | None:
 
     ``child_value("CN=van\\2Cban,ou=groups,dc=x", "ou=Groups,dc=X", "cn")`` is ``"van,ban"``.
     """
-    # Fast path for the common case, the server spelling the parent as it was given: parse the first
-    # RDN only. A value ending in an escaped "\," makes that prefix malformed and takes the slow path.
+    # Fast paths for the common case, the server spelling the parent as it was given: a plain value
+    # (every username hopthu gives) is read as it is; else the first RDN alone is parsed. A value
+    # ending in an escaped "\," makes that prefix malformed and takes the slow path.
     if len(dn) > len(parent_dn) + 1 and dn[-len(parent_dn) - 1 :].lower() == "," + parent_dn.lower():
+        head, start = dn[: -len(parent_dn) - 1], len(attr) + 1
+        if head[:start].lower() == attr.lower() + "=" and _PLAIN_VALUE.fullmatch(head, start):
+            return head[start:]
         try:
             rdns = parse_dn(dn[: -len(parent_dn) - 1])
         except DNError:

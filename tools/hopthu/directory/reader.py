@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import replace
@@ -36,12 +37,14 @@ GROUP_ATTRIBUTES = ("cn", "member")
 TAKEN_ATTRIBUTES = ("uid", "cn", "mail", "mailLocalAddress")
 MATCHED_VALUES = "1.2.826.0.1.3344810.2.3"  # RFC 3876 control OID
 NEVER_READ = frozenset({"userpassword"})  # a hash is still a secret: it never enters a snapshot
+PASSWORD = "userPassword"  # read only by ``password_hashes``, for a merger's copy
 CHUNK = 100  # usernames per OR filter: its answer stays below the servers' usual size limit (500)
 SIZE_LIMIT_EXCEEDED = 4
 PAGE_SIZE = 1000
 PAGED_RESULTS = "1.2.840.113556.1.4.319"  # RFC 2696 control OID
 
 _KINDS = ((dn.PEOPLE, EntryKind.PERSON), (dn.MAILBOXES, EntryKind.MAILBOX))
+_OU = {kind: ou for ou, kind in _KINDS}
 _GENERALIZED_TIME = re.compile(
     r"(?P<date>\d{8})(?P<hour>\d{2})(?P<minute>\d{2})?(?P<second>\d{2})?(?:[.,](?P<fraction>\d+))?"
     r"(?P<zone>Z|[+-]\d{2}(?:\d{2})?)"
@@ -80,6 +83,53 @@ class DirectoryReader:
             uid: replace(account, groups=frozenset(groups.get(_account_key(org, account), ())))
             for uid, account in found.items()
         }
+
+    def accounts_in_units(self, org: Organisation, units: Collection[str]) -> dict[str, DirectoryAccount]:
+        """Every account of ``org`` whose unit (``departmentNumber``) is one of ``units``, by username,
+        with its groups: what a merger moves. One search (decoded here when the connection allows), and
+        the groups read whole, since a merger moves most of their members."""
+        codes = sorted(set(units))
+        if not codes:
+            return {}
+        groups = _memberships(org, self._groups(org))
+        found: dict[str, DirectoryAccount] = {}
+        for entry in self._entries_where(org.base_dn, "departmentNumber", codes, ACCOUNT_ATTRIBUTES):
+            kind = _kind_of(org, entry["dn"])
+            account = _account(org, entry, kind, groups) if kind is not None else None
+            if account is not None:
+                found[account.uid] = account
+        return found
+
+    def _groups(self, org: Organisation) -> Iterator[dict]:
+        """Every group of ``org`` with all its members: one search, decoded here when it can be."""
+        base = dn.container_dn(org, dn.GROUPS)
+        if lookup.usable(self.conn):
+            present = lookup.encode_present("member")
+            (result,) = lookup.search_many(self.conn, base, ldap3.LEVEL, [present], GROUP_ATTRIBUTES)
+            if result.code == 0:
+                return iter(result.entries)
+        return self._search(base, ldap3.LEVEL, "(objectClass=groupOfNames)", GROUP_ATTRIBUTES)
+
+    def password_hashes(
+        self, org: Organisation, accounts: Iterable[tuple[EntryKind, str]]
+    ) -> dict[tuple[EntryKind, str], list[bytes]]:
+        """The ``userPassword`` values (hashes: the server hashes what hopthu writes) of ``accounts``.
+
+        The one read of a password in hopthu, for a merger, which keeps every password: the values go
+        from here into the new entry's add and nowhere else (never a snapshot, plan, log or record). Only
+        the rootdn may read them (``olcAccess``); an account without one is absent from the answer.
+        """
+        wanted = {(kind, uid.lower()): (kind, uid) for kind, uid in accounts}
+        uids = sorted({uid for _, uid in wanted.values()})
+        hashes: dict[tuple[EntryKind, str], list[bytes]] = {}
+        for entry in self._entries_where(org.base_dn, "uid", uids, (PASSWORD,)):
+            kind = _kind_of(org, entry["dn"])
+            uid = dn.child_value(entry["dn"], dn.container_dn(org, _OU[kind]), "uid") if kind else None
+            values = next((v for k, v in entry["raw_attributes"].items() if k.lower() == "userpassword"), [])
+            key = wanted.get((kind, (uid or "").lower())) if kind else None
+            if key is not None and values:
+                hashes[key] = [bytes(value) for value in values]
+        return hashes
 
     def groups_of(
         self, org: Organisation, members: Iterable[tuple[EntryKind, str]]
@@ -133,18 +183,25 @@ class DirectoryReader:
 
     def _entries_named(self, base: str, uids: list[str]) -> Iterator[dict]:
         """The entries under ``base`` with one of ``uids``, one OR filter per chunk."""
-        chunks = [uids[start : start + CHUNK] for start in range(0, len(uids), CHUNK)]
+        return self._entries_where(base, "uid", uids, ACCOUNT_ATTRIBUTES)
+
+    def _entries_where(
+        self, base: str, attribute: str, values: list[str], attributes: tuple[str, ...]
+    ) -> Iterator[dict]:
+        """The entries under ``base`` whose ``attribute`` equals one of ``values``, one OR filter per
+        chunk of them."""
+        chunks = [values[start : start + CHUNK] for start in range(0, len(values), CHUNK)]
         if not chunks:
             return
         if not lookup.usable(self.conn):
             for chunk in chunks:
-                yield from self._search(base, ldap3.SUBTREE, dn.any_of("uid", chunk), ACCOUNT_ATTRIBUTES)
+                yield from self._search(base, ldap3.SUBTREE, dn.any_of(attribute, chunk), attributes)
             return
-        filters = [lookup.encode_filter("uid", chunk) for chunk in chunks]
-        results = lookup.search_many(self.conn, base, ldap3.SUBTREE, filters, ACCOUNT_ATTRIBUTES)
+        filters = [lookup.encode_filter(attribute, chunk) for chunk in chunks]
+        results = lookup.search_many(self.conn, base, ldap3.SUBTREE, filters, attributes)
         for chunk, result in zip(chunks, results, strict=True):
             if result.code == SIZE_LIMIT_EXCEEDED:  # a strange directory: page through this chunk
-                yield from self._search(base, ldap3.SUBTREE, dn.any_of("uid", chunk), ACCOUNT_ATTRIBUTES)
+                yield from self._search(base, ldap3.SUBTREE, dn.any_of(attribute, chunk), attributes)
             elif result.code != 0:
                 raise DirectoryError(
                     refusal(self.conn, base, result.code, result.description, result.message)
@@ -168,7 +225,7 @@ class DirectoryReader:
 
     def _names(self, org: Organisation) -> Iterator[tuple[str, str | None]]:
         for ou, kind in _KINDS:
-            for entry in self._search(dn.container_dn(org, ou), ldap3.LEVEL, "(uid=*)", TAKEN_ATTRIBUTES):
+            for entry in self._every_account(dn.container_dn(org, ou), TAKEN_ATTRIBUTES):
                 raw = entry["raw_attributes"]
                 names = raw.get("cn") or ()
                 holder = names[0].decode("utf-8", "replace") if names and kind is EntryKind.PERSON else None
@@ -179,6 +236,17 @@ class DirectoryReader:
                         local = value.decode("utf-8", "replace").rpartition("@")[0].lower()
                         if local:
                             yield local, holder
+
+    def _every_account(self, container: str, attributes: tuple[str, ...]) -> Iterator[dict]:
+        """Every entry right below ``container``: one search decoded here when the connection allows
+        (a merger's target may hold 100,000 names), else a paged one."""
+        if lookup.usable(self.conn):
+            (result,) = lookup.search_many(
+                self.conn, container, ldap3.LEVEL, [lookup.encode_present("uid")], attributes
+            )
+            if result.code == 0:
+                return iter(result.entries)
+        return self._search(container, ldap3.LEVEL, "(uid=*)", attributes)
 
     def _search(
         self, base: str, scope: str, search_filter: str, attributes: tuple[str, ...]
@@ -245,26 +313,35 @@ def _kind_of(org: Organisation, entry_dn: str) -> EntryKind | None:
     return None
 
 
-def _account(org: Organisation, entry: dict, kind: EntryKind) -> DirectoryAccount | None:
+def _account(
+    org: Organisation, entry: dict, kind: EntryKind, groups: dict[str, set[str]] | None = None
+) -> DirectoryAccount | None:
+    """The account of an entry; ``groups`` (member key → group codes) gives its groups when known."""
     container = dn.container_dn(org, dn.PEOPLE if kind is EntryKind.PERSON else dn.MAILBOXES)
     uid = dn.child_value(entry["dn"], container, "uid")
     if uid is None:
         return None  # not an account entry of hopthu's tree
-    attrs = {
-        name.lower(): tuple(value.decode("utf-8", "replace") for value in values)
-        for name, values in entry["raw_attributes"].items()
-        if name.lower() not in NEVER_READ and values
-    }
+    attrs = {}
+    for name, values in entry["raw_attributes"].items():
+        key = _lower(name)
+        if values and key not in NEVER_READ:
+            attrs[key] = tuple([value.decode("utf-8", "replace") for value in values])
     locked = attrs.get("hopthulockedtime")
+    member_of = groups.get(_dn_of(org, kind, uid).lower(), ()) if groups else ()
     return DirectoryAccount(
         uid=uid,
         dn=entry["dn"],
         kind=kind,
         attrs=attrs,
-        groups=frozenset(),  # filled in from the groups' member values (DirectoryReader.accounts)
+        groups=frozenset(member_of),  # else filled in from the groups' member values (``accounts``)
         locked_at=parse_generalized_time(locked[0]) if locked else None,
         password_reset_pending=attrs.get("pwdreset", ("FALSE",))[0].upper() == "TRUE",
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _lower(name: str) -> str:
+    return name.lower()
 
 
 def _memberships(org: Organisation, group_entries: Iterable[dict]) -> dict[str, set[str]]:
@@ -307,7 +384,8 @@ def parse_generalized_time(value: str) -> dt.datetime:
     match = _GENERALIZED_TIME.fullmatch(value.strip())
     if match is None:
         raise DirectoryError(f"not an LDAP GeneralizedTime: {value!r}")
-    date = dt.datetime.strptime(match["date"], "%Y%m%d")
+    day = match["date"]  # not strptime: ten times slower, and a merger reads thousands of lock times
+    date = dt.datetime(int(day[:4]), int(day[4:6]), int(day[6:8]))
     fraction = float("0." + match["fraction"]) if match["fraction"] else 0.0
     zone = match["zone"]
     offset = dt.timedelta(0)

@@ -26,11 +26,17 @@ Decisions (each one tested against the real servers in tests/test_mail.py):
   ppolicy's temporary lockout after failed logins, which anyone can cause, never makes mail bounce.
 - Both servers look accounts up as the organisation's ``mail-lookup`` identity
   (``cn=mail-lookup,ou=services,<base_dn>``), never its rootdn: slapd lets it read objectClass, uid, mail,
-  mailLocalAddress, hopthuMailQuota, pwdReset and pwdAccountLockedTime of the accounts, and nothing else
+  mailLocalAddress, hopthuMailQuota, hopthuMailbox, pwdReset and pwdAccountLockedTime of the accounts, and
+  nothing else
   (no password, no other attribute, no group), and refuses every write. A compromised mail host can see
   who has which address, not rewrite the directory.
 - Mailboxes live in ``<mail_root>/<org>/<uid>``: the uid never changes, the address may on a transfer.
+  An account a merger (sáp nhập) moved to another organisation keeps its mailbox where it was: its entry
+  names the folder (``hopthuMailbox``, relative to the mail root), so no message moves.
   The quota is ``hopthuMailQuota`` bytes (the organisation's ``mailbox_quota_mb`` when absent).
+- Old addresses are aliases (``mailLocalAddress``) that Postfix's alias tables resolve: each
+  organisation's alias table is asked about every domain served, since after a merger an address of one
+  organisation's domain is an alias of an entry in another's tree.
 """
 
 from __future__ import annotations

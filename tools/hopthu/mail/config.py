@@ -53,10 +53,13 @@ class MailOrg:
     bind_password_file: Path  # read when the files are rendered; the password lands only in 0600 files
     locked_mail: str = "accept"  # see model.Organisation.locked_mail
     default_quota_bytes: int = 2048 * 1024 * 1024  # for an account without hopthuMailQuota
+    ldap_uri: str | None = None  # its own directory server, when not the setup's (a merger's two servers)
     password_page_url: str | None = None  # where a one-time password is changed (the IMAP refusal says it)
 
     @classmethod
-    def from_organisation(cls, org: Organisation, *, bind_dn: str, bind_password_file: Path) -> MailOrg:
+    def from_organisation(
+        cls, org: Organisation, *, bind_dn: str, bind_password_file: Path, ldap_uri: str | None = None
+    ) -> MailOrg:
         domains = {org.mail_domain} | {u.mail_domain for u in org.units.values() if u.mail_domain}
         return cls(
             code=org.code,
@@ -66,6 +69,7 @@ class MailOrg:
             bind_password_file=Path(bind_password_file),
             locked_mail=org.locked_mail,
             default_quota_bytes=org.mailbox_quota_mb * 1024 * 1024,
+            ldap_uri=ldap_uri,
             password_page_url=org.password_page.url if org.password_page else None,
         )
 
@@ -134,6 +138,8 @@ def check_setup(setup: MailSetup) -> None:
         where = f"organisation {org.code}"
         _check(_DN, org.base_dn, f"{where}: base_dn")
         _check(_DN, org.bind_dn, f"{where}: bind DN")
+        if org.ldap_uri is not None:
+            _check(_LDAP_URI, org.ldap_uri, f"{where}: LDAP URI")
         if org.locked_mail not in LOCKED_MAIL_CHOICES:
             choices = " or ".join(LOCKED_MAIL_CHOICES)
             raise MailError(f"{where}: locked_mail is {org.locked_mail!r}; use {choices}")
@@ -150,10 +156,13 @@ def check_setup(setup: MailSetup) -> None:
             _check(_PAGE_URL, org.password_page_url, f"{where}: password page url")
 
 
-def ldap_uris(setup: MailSetup) -> tuple[str, ...]:
+def ldap_uris(setup: MailSetup, org: MailOrg | None = None) -> tuple[str, ...]:
     """The directory's URIs the mail servers try, in order (Dovecot's ``uris``, Postfix's
     ``server_host``): with several providers a lookup, and a login's bind, go to the next when one is
-    down, and each provider holds every lock (replication)."""
+    down, and each provider holds every lock (replication). An organisation on a directory server of
+    its own (a merger between two servers) names that one instead."""
+    if org is not None and org.ldap_uri is not None:
+        return (org.ldap_uri,)
     return (setup.ldap_uri,) if isinstance(setup.ldap_uri, str) else tuple(setup.ldap_uri)
 
 
@@ -214,8 +223,8 @@ def first_login_reason(org: MailOrg) -> str:
 
 def ldap_vars(setup: MailSetup, org: MailOrg, password: str) -> dict[str, object]:
     return {
-        "ldap_uri": ldap_uris(setup)[0],
-        "ldap_uris": list(ldap_uris(setup)),
+        "ldap_uri": ldap_uris(setup, org)[0],
+        "ldap_uris": list(ldap_uris(setup, org)),
         "base_dn": org.base_dn,
         "bind_dn": org.bind_dn,
         "bind_password": password,
@@ -282,8 +291,12 @@ def postfix_files(setup: MailSetup) -> list[ConfigFile]:
     ]
     for org in setup.orgs:
         password = read_bind_password(org)
+        # An alias may sit in any organisation's tree (a merger's old addresses): the alias tables are
+        # asked about every domain served, the mailbox tables only about their own.
+        every_domain = [domain for each in setup.orgs for domain in each.domains]
         for table in ("mailboxes", "aliases"):
-            text = _render("ldap-table.cf.j2", {**ldap_vars(setup, org, password), "table": table})
+            variables = {**ldap_vars(setup, org, password), "table": table, "all_domains": every_domain}
+            text = _render("ldap-table.cf.j2", variables)
             files.append(ConfigFile(Path(f"ldap-{org.code}-{table}.cf"), text, secret=True))
     return files
 

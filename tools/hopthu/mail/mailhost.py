@@ -41,10 +41,21 @@ class MailboxToRetire:
     org: str
     uid: str
     archive_dir: str | None = None  # the organisation's (inventory); None: the host's default folder
+    folder: str | None = None  # "<org>/<uid>" of the mailbox when not its own (kept by a merger)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MailboxToRetire:
-        return cls(str(data["org"]), str(data["uid"]), data.get("archive_dir") or None)
+        return cls(
+            str(data["org"]), str(data["uid"]), data.get("archive_dir") or None, data.get("folder") or None
+        )
+
+    @property
+    def home_parts(self) -> tuple[str, str]:
+        """(organisation folder, mailbox folder) under the mail root."""
+        if self.folder:
+            org, _, uid = self.folder.partition("/")
+            return org, uid
+        return self.org, self.uid
 
 
 @dataclass(frozen=True)
@@ -123,7 +134,7 @@ def _retire(mail_root: Path, box: MailboxToRetire, default_archive, dry_run: boo
             f"no archive folder for {box.org}: set archive_dir of the organisation in the inventory "
             "(or the mail server's hopthu_mail_archive_dir, `--archive-dir`); nothing was removed"
         )
-    home = mailbox_home(mail_root, box.org, box.uid)
+    home = mailbox_home(mail_root, *box.home_parts)
     if not home.parent.is_dir():
         # Most likely the wrong mail root or the wrong host: an empty archive would hide the real mailbox.
         raise MailError(

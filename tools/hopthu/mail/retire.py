@@ -46,6 +46,7 @@ class Pending:
     org: str
     uid: str
     mail_host: str | None = None  # the mail server holding it (``assign``); None: none does
+    folder: str | None = None  # the mailbox's folder when not <org>/<uid> (moved by a merger)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -58,6 +59,7 @@ class Pending:
             "org": self.org,
             "uid": self.uid,
             "mail_host": self.mail_host,
+            "folder": self.folder,
         }
 
     @classmethod
@@ -68,6 +70,7 @@ class Pending:
             str(data["org"]),
             str(data["uid"]),
             data.get("mail_host"),
+            data.get("folder") or None,
         )
 
 
@@ -77,12 +80,17 @@ def mailboxes_to_retire(
     """Accounts whose delete took effect and whose mailbox has no successful archive record yet, in log
     order; then the ``planned`` deletes (check mode: what this run would delete) not among them."""
     deleted: dict[tuple[str, str], Pending] = {}
+    folders: dict[tuple[str, str], str] = {}  # from the delete's intent: a completion may not repeat it
     for record in records:
+        if record.get("event") == "intent" and record.get("op") == Op.DELETE.value:
+            folder = ((record.get("before") or {}).get("hopthumailbox") or [None])[0]
+            if folder:
+                folders[(record.get("org") or "", record.get("uid") or "")] = folder
         if record.get("event") != "change" or record.get("result") != OK:
             continue
         key = (record.get("org") or "", record.get("uid") or "")
         if record.get("op") == Op.DELETE.value:
-            deleted[key] = Pending(record["request"], record.get("document"), *key)
+            deleted[key] = Pending(record["request"], record.get("document"), *key, folder=folders.get(key))
         elif record.get("op") == ARCHIVE_OP:
             deleted.pop(key, None)
     for account in planned:
@@ -123,7 +131,8 @@ def assign(
         assigned.append(replace(account, mail_host=host))
         if host is not None:
             archive_dir = inventory.organisations[account.org].archive_dir
-            hosts.setdefault(host, []).append(MailboxToRetire(account.org, account.uid, archive_dir))
+            box = MailboxToRetire(account.org, account.uid, archive_dir, account.folder)
+            hosts.setdefault(host, []).append(box)
     return Assignment(assigned, hosts)
 
 

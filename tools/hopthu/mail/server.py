@@ -244,6 +244,8 @@ def orgs_for_directory(directory: LocalDirectory, organisations: Iterable[Organi
             org,
             bind_dn=directory.service_dn(org, MAIL_LOOKUP),
             bind_password_file=directory.service_password_file(org, MAIL_LOOKUP),
+            # One server's URI; providers replicating each other have no single one: the setup lists them.
+            ldap_uri=getattr(directory, "uri", None),
         )
         for org in organisations
     ]

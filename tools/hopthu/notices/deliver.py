@@ -19,8 +19,18 @@ from pathlib import Path
 from typing import Literal
 
 from hopthu.audit import OK, AuditError, AuditLog, DoneChange
-from hopthu.model import AccountChange, Inventory, NewPerson, NewUnitMailbox, Organisation, Request, Unit
+from hopthu.model import (
+    AccountChange,
+    Inventory,
+    Kind,
+    NewPerson,
+    NewUnitMailbox,
+    Organisation,
+    Request,
+    Unit,
+)
 from hopthu.notices.ledger import NoticeLedger
+from hopthu.notices.merger import requester_unit, unit_notices
 from hopthu.notices.pdf import PdfError
 from hopthu.notices.records import SEND_OP, NoticeRecord, RecordsError, RecordsStore
 from hopthu.notices.render import (
@@ -49,6 +59,7 @@ class Outcome:
     reason: str | None = None  # English, as the log says it
     refusals: tuple[Refusal, ...] = ()  # why it was refused, as data: the notice says it in Vietnamese
     changes: tuple[DoneChange, ...] = ()
+    time: dt.datetime | None = None  # when the final record was written: when the change took effect
 
 
 # --- settings and results ------------------------------------------------------------------------------
@@ -227,6 +238,7 @@ def load_outcomes(log: AuditLog, ledger: NoticeLedger) -> dict[str, Outcome]:
             outcome.reason,
             tuple(Refusal.from_record(data) for data in outcome.refusals),
             tuple(changes.get(request_id, ())),
+            outcome.time,
         )
         for request_id, outcome in finished.items()
     }
@@ -324,6 +336,11 @@ def _deliver_one(
             f"request {request_id}: no request file with this id; the notice waits until it is back"
         )
     org = inventory.organisations.get(request.org)
+    if org is not None and request.kind is Kind.MERGE and not in_outbox:
+        return _deliver_merger(
+            request, org, inventory, outcomes, ledger, settings, smtp, dry_run_dir, now,
+            signers=signers, records=records, audit=audit,
+        )  # fmt: skip
     unit = org.units.get(request.unit) if org else None
     if org is None or unit is None:
         raise NoticeError(
@@ -387,6 +404,36 @@ def _deliver_one(
         return DeliveryResult(request_id, "rendered", unit.mailbox, data.number, detail=str(dry_run_dir))
 
     assert smtp is not None
+    message_id, rendered = _send_kept(
+        request, data, rendered, copies, settings=settings, smtp=smtp, ledger=ledger, signers=signers,
+        records=records, audit=audit, now=now,
+    )  # fmt: skip
+    ledger.mark_sent(request_id, recipient=unit.mailbox, message_id=message_id, at=now)
+    ledger.save()
+    if in_outbox:
+        outbox.remove(request_id)  # the notice was the only place the passwords were to go
+    return DeliveryResult(
+        request_id, "sent", unit.mailbox, data.number, detail=message_id, signed_by=rendered.signed_by
+    )
+
+
+def _send_kept(
+    request: Request,
+    data: NoticeData,
+    rendered: RenderedNotice,
+    copies: list[str],
+    *,
+    settings: NoticeSettings,
+    smtp: SmtpSettings,
+    ledger: NoticeLedger,
+    signers: SignerPool | None,
+    records: RecordsStore | None,
+    audit: AuditLog | None,
+    now: dt.datetime,
+) -> tuple[str, RenderedNotice]:
+    """Sign, keep, send and record one notice (its number already in ``ledger``): the Message-ID and
+    the notice as sent."""
+    org, unit = data.org, data.unit
     rendered = _signed(rendered, data, signers)
     ledger.save()  # the number is given before the send, so a retry sends the same number
     message = build_message(rendered, sender=settings.sender, recipient=unit.mailbox, copies=copies)
@@ -417,16 +464,10 @@ def _deliver_one(
                 audit.append([audit_record(request, kept)])
     except (RecordsError, AuditError, OSError) as error:
         raise NoticeError(
-            f"request {request_id}: notice {data.number} was delivered ({message_id}) but not recorded "
+            f"request {request.id}: notice {data.number} was delivered ({message_id}) but not recorded "
             f"({error}); the next run sends it again and records it"
         ) from None
-    ledger.mark_sent(request_id, recipient=unit.mailbox, message_id=message_id, at=now)
-    ledger.save()
-    if in_outbox:
-        outbox.remove(request_id)  # the notice was the only place the passwords were to go
-    return DeliveryResult(
-        request_id, "sent", unit.mailbox, data.number, detail=message_id, signed_by=rendered.signed_by
-    )
+    return message_id, rendered
 
 
 def _signed(rendered: RenderedNotice, data: NoticeData, signers: SignerPool | None) -> RenderedNotice:
@@ -452,6 +493,81 @@ def _signed(rendered: RenderedNotice, data: NoticeData, signers: SignerPool | No
         timestamp_url=config.timestamp_url,
     )
     return replace(rendered, attachment_bytes=signed, signed_by=str(subject.get("common_name") or ""))
+
+
+def _deliver_merger(
+    request: Request,
+    org: Organisation,
+    inventory: Inventory,
+    outcomes: Mapping[str, Outcome],
+    ledger: NoticeLedger,
+    settings: NoticeSettings,
+    smtp: SmtpSettings | None,
+    dry_run_dir: Path | None,
+    now: dt.datetime,
+    *,
+    signers: SignerPool | None = None,
+    records: RecordsStore | None = None,
+    audit: AuditLog | None = None,
+) -> DeliveryResult:
+    """A merger's notices: one per source unit (applied), or one to IT, who filed it (refused). Each is
+    numbered and recorded on its own; the request counts as notified when all of them are sent."""
+    outcome = outcomes.get(request.id)
+    if outcome is None:
+        raise NoticeError(f"request {request.id}: no final audit record")
+    refused = outcome.outcome == "refused"
+    effective = outcome.time.astimezone(VIETNAM_TIME).date() if outcome.time else None
+    if refused:
+        unit = requester_unit(request)
+        if not unit.mailbox:
+            raise NoticeError(f"request {request.id}: the merger's requester has no e-mail for its notice")
+        jobs = [(request.id, unit, [], ())]
+    else:
+        jobs = [
+            (notice.key, notice.unit, list(notice.rows), notice.copies)
+            for notice in unit_notices(request, inventory, outcome.changes)
+        ]
+    sent, numbers = [], []
+    for key, unit, rows, copies in jobs:
+        if key != request.id and ledger.is_sent(key):
+            continue
+        entry = ledger.assign(key, org.code, now.date())
+        data = NoticeData(
+            org=org,
+            unit=unit,
+            request=request,
+            outcome=outcome.outcome,
+            reason=outcome.reason if refused else None,
+            refusals=outcome.refusals if refused else (),
+            copies=copies,
+            rows=rows,
+            number=notice_number(entry.sequence, org),
+            issued=entry.issued_date,
+            signer_title=settings.signer_title or org.signer_title or "GIÁM ĐỐC",
+            signer_name=settings.signer_name or org.signer_name,
+            effective=effective,
+        )
+        rendered = render(data, dry_run=dry_run_dir is not None, templates_dir=settings.templates_dir)
+        copy_to = [copy.mailbox for copy in copies]
+        numbers.append(data.number)
+        sent.append(unit.mailbox)
+        if dry_run_dir is not None:
+            preview = dry_run_dir / key.replace("#", "--").replace("/", "-")
+            _write_preview(preview, rendered, sender=settings.sender, recipient=unit.mailbox, copies=copy_to)
+            continue
+        assert smtp is not None
+        message_id, _ = _send_kept(
+            request, data, rendered, copy_to, settings=settings, smtp=smtp, ledger=ledger,
+            signers=signers, records=records, audit=audit, now=now,
+        )  # fmt: skip
+        ledger.mark_sent(key, recipient=unit.mailbox, message_id=message_id, at=now)
+        ledger.save()
+    if dry_run_dir is not None:
+        return DeliveryResult(request.id, "rendered", ", ".join(sent), ", ".join(numbers), str(dry_run_dir))
+    if not refused:
+        ledger.mark_group_sent(request.id, org.code, now, [notice for notice, *_ in jobs])
+        ledger.save()
+    return DeliveryResult(request.id, "sent", ", ".join(sent), ", ".join(numbers), f"{len(jobs)} notice(s)")
 
 
 def _write_preview(

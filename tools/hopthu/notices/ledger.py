@@ -103,6 +103,20 @@ class NoticeLedger:
         self.entries[request_id] = entry
         return entry
 
+    def mark_group_sent(self, request_id: str, org: str, at: dt.datetime, parts: list[str]) -> LedgerEntry:
+        """A request whose notices are several (a merger: one per unit, each numbered under its own key)
+        is notified once all of them are sent: an entry without a number of its own (sequence 0) says so."""
+        entry = LedgerEntry(
+            request=request_id,
+            org=org,
+            sequence=0,
+            issued=at.date().isoformat(),
+            sent_at=at.isoformat(),
+            recipient=", ".join(parts),
+        )
+        self.entries[request_id] = entry
+        return entry
+
 
 def _write_atomically(path: Path, data: str) -> None:
     """A crash leaves the old ledger or the new one, never half of one."""

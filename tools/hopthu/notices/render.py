@@ -70,6 +70,7 @@ class NoticeData:
     signer_name: str
     refusals: tuple[Refusal, ...] = ()  # why a request was refused, as data: what the notice says
     copies: tuple[Unit, ...] = ()  # other units the notice also goes to (where accounts were transferred)
+    effective: dt.date | None = None  # the day the change took effect (a merger's notice says it)
 
     def __post_init__(self) -> None:
         if self.outcome not in ("applied", "refused"):
@@ -210,6 +211,10 @@ def _context(data: NoticeData, rows: list[NoticeRow], layout: str) -> dict[str, 
         "has_passwords": any(row.password for row in rows),
         "has_applications": any(row.granted or row.removed for row in rows),
         "moved": [row for row in rows if row.old_address],
+        "renamed": [
+            row for row in rows if row.old_address and _local(row.old_address) != _local(row.address)
+        ],
+        "effective": data.effective or data.issued,
         "people": [row for row in rows if not row.unit_mailbox],
         "unit_mailboxes": [row for row in rows if row.unit_mailbox],
         "copies": data.copies,
@@ -222,6 +227,10 @@ def _context(data: NoticeData, rows: list[NoticeRow], layout: str) -> dict[str, 
         "signer_title_lines": _lines_upper(data.signer_title),
         "signer_name": data.signer_name,
     }
+
+
+def _local(address: str) -> str:
+    return address.partition("@")[0]
 
 
 def _refusal_context(refusal: Refusal) -> dict[str, object]:
