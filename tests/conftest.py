@@ -22,6 +22,7 @@ it back.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -131,3 +132,21 @@ def start_providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
     yield start
     for providers in started:
         providers.stop()
+
+
+def run_upgrade_ldif(server, name: str) -> None:
+    """Upgrade a running local slapd with a shipped upgrade LDIF (tools/hopthu/directory/ldif/NAME) the
+    way its header tells an operator to: the two commands given there, with this server's ldapi socket."""
+    from hopthu.directory import ldif
+
+    upgrade = Path(ldif.__file__).parent / name
+    commands = [
+        line.removeprefix("#").strip().replace("ldapi:///", server.ldapi_uri)
+        for line in upgrade.read_text(encoding="utf-8").splitlines()
+        if line.startswith(("#   dn=", "#   sed"))
+    ]
+    assert len(commands) == 2
+    done = subprocess.run(
+        ["bash", "-c", " && ".join(commands)], cwd=upgrade.parent, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr

@@ -3,12 +3,12 @@ person fields the units' forms do not all carry (staff code, position, phone) be
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from conftest import run_upgrade_ldif
 from hopthu.inventory import load_inventory
 from hopthu.model import AccountChange, Kind, NewPerson, Op
 from hopthu.requests import load_requests
@@ -165,18 +165,7 @@ def test_a_directory_bootstrapped_before_the_backup_address_is_upgraded_by_the_s
     with_backup = {**person, "cn": "Lê Văn Tám", "hopthuBackupMail": "tam@gmail.com"}
     assert not conn.add(f"uid=tamlv,ou=people,{org.base_dn}", attributes=with_backup)  # before: refused
 
-    upgrade = Path(ldif.__file__).parent / "upgrade-backup-mail.ldif"
-    # the two commands the file's header gives, with this server's socket for ldapi:///
-    commands = [
-        line.removeprefix("#").strip().replace("ldapi:///", server.ldapi_uri)
-        for line in upgrade.read_text(encoding="utf-8").splitlines()
-        if line.startswith(("#   dn=", "#   sed"))
-    ]
-    assert len(commands) == 2
-    done = subprocess.run(
-        ["bash", "-c", " && ".join(commands)], cwd=upgrade.parent, capture_output=True, text=True, timeout=30
-    )
-    assert done.returncode == 0, done.stderr
+    run_upgrade_ldif(server, "upgrade-backup-mail.ldif")
     assert conn.add(f"uid=tamlv,ou=people,{org.base_dn}", attributes=with_backup), conn.result
     conn.search(org.base_dn, "(uid=minhnv)")
     assert len(conn.entries) == 1  # the accounts made before are still there

@@ -20,6 +20,7 @@ import ldap3
 import pytest
 
 import mergeworld
+from conftest import run_upgrade_ldif
 from hopthu.audit import AuditLog
 from hopthu.directory import dn
 from hopthu.directory.server import LocalDirectory
@@ -273,17 +274,7 @@ def test_the_mailbox_folder_attribute_is_added_to_an_older_directory_by_the_ship
     moved = {**person, "cn": "Lê Văn Tám", "hopthuMailbox": "other/tamlv"}
     assert not conn.add(f"uid=tamlv,ou=people,{org.base_dn}", attributes=moved)  # before: refused
 
-    upgrade = Path(ldif.__file__).parent / "upgrade-mailbox.ldif"
-    commands = [
-        line.removeprefix("#").strip().replace("ldapi:///", server.ldapi_uri)
-        for line in upgrade.read_text(encoding="utf-8").splitlines()
-        if line.startswith(("#   dn=", "#   sed"))
-    ]
-    assert len(commands) == 2
-    done = subprocess.run(
-        ["bash", "-c", " && ".join(commands)], cwd=upgrade.parent, capture_output=True, text=True, timeout=30
-    )
-    assert done.returncode == 0, done.stderr
+    run_upgrade_ldif(server, "upgrade-mailbox.ldif")
     assert conn.add(f"uid=tamlv,ou=people,{org.base_dn}", attributes=moved), conn.result
     conn.search(org.base_dn, "(uid=minhnv)")
     assert len(conn.entries) == 1

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from hopthu.cli.common import directory_option, load_inventory_or_fail, open_session, repo_root_of, run_stage
+from hopthu.cli.common import (
+    directory_option,
+    load_inventory_or_fail,
+    open_session,
+    refuse_import,
+    repo_root_of,
+    run_stage,
+)
 from hopthu.model import Kind, Organisation
 
 KINDS = [kind.value for kind in Kind]
@@ -128,10 +135,7 @@ def import_file(ctx: click.Context, file: Path, directory_file: Path | None, **o
     try:
         result = run_stage(work)
     except ImportRefused as refused:
-        for problem in refused.problems:
-            click.echo(problem.render(), err=True)
-        count = sum(1 for p in refused.problems if p.severity == "error")
-        raise click.ClickException(f"{count} problem(s): nothing written") from None
+        refuse_import(refused.problems, "nothing written")
     for note in result.notes:
         click.echo(note.render(), err=True)
     state = "unchanged (already imported)" if result.state == "unchanged" else "written"

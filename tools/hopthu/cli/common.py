@@ -125,6 +125,15 @@ def organisation_option(help_text: str = "The organisation (its code in the inve
     return click.option("--org", "org_code", required=True, metavar="CODE", help=help_text)
 
 
+def refuse_import(problems: Sequence, nothing: str) -> NoReturn:
+    """A refused import or roster: every problem on stderr, then how many, and ``nothing`` (what was
+    not written) as the command's error."""
+    for problem in problems:
+        click.echo(problem.render(), err=True)
+    count = sum(1 for problem in problems if problem.severity == "error")
+    raise click.ClickException(f"{count} problem(s): {nothing}") from None
+
+
 def known_organisation(inventory: Inventory, code: str):
     """The organisation ``code``, or a usage error naming the known ones."""
     if code not in inventory.organisations:

@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from hopthu.cli.annex import _date
-from hopthu.cli.common import directory_option, load_inventory_or_fail, open_session, repo_root_of, run_stage
+from hopthu.cli.common import (
+    directory_option,
+    load_inventory_or_fail,
+    open_session,
+    refuse_import,
+    repo_root_of,
+    run_stage,
+)
 
 
 @click.command(short_help="Compare HR's staff list with the directory; write draft requests.")
@@ -73,10 +80,7 @@ def roster(
     try:
         result = run_stage(work)
     except ImportRefused as refused:
-        for problem in refused.problems:
-            click.echo(problem.render(), err=True)
-        count = sum(1 for p in refused.problems if p.severity == "error")
-        raise click.ClickException(f"{count} problem(s): no draft written") from None
+        refuse_import(refused.problems, "no draft written")
     for note in result.notes:
         click.echo(note.render(), err=True)
     for problem in result.ambiguous:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hopthu.forms.annex import Annex, Record, code_text, text
@@ -295,15 +296,9 @@ def _match(row, by_code, by_name, by_name_anywhere, where: str, plan: RosterPlan
         if len(holders) == 1:
             return holders[0]
         if len(holders) > 1:
-            plan.uncertain.update(a.uid for a in holders)
             uids = ", ".join(sorted(a.uid for a in holders))
-            plan.ambiguous.append(
-                Problem(
-                    where,
-                    f"staff code {row.staff_code} is held by several accounts ({uids})",
-                    "roster-ambiguous",
-                )
-            )
+            message = f"staff code {row.staff_code} is held by several accounts ({uids})"
+            _uncertain(plan, holders, where, message)
             return None
     name = person_key(row.full_name)
     # Without its staff code in the directory, the same name in the same unit is the person, unless the
@@ -314,33 +309,34 @@ def _match(row, by_code, by_name, by_name_anywhere, where: str, plan: RosterPlan
     if len(same) == 1:
         return same[0]
     if len(same) > 1:
-        plan.uncertain.update(a.uid for a in same)
         uids = ", ".join(sorted(a.uid for a in same))
-        plan.ambiguous.append(
-            Problem(
-                where,
-                f"'{shown(row.full_name)}' matches several accounts of unit {row.unit} ({uids}): add the "
-                "staff code to the roster or to the accounts",
-                "roster-ambiguous",
-            )
+        _uncertain(
+            plan,
+            same,
+            where,
+            f"'{shown(row.full_name)}' matches several accounts of unit {row.unit} ({uids}): add the "
+            "staff code to the roster or to the accounts",
         )
         return None
     elsewhere = [a for a in by_name_anywhere.get(name, []) if (a.first("departmentNumber") or "") != row.unit]
     if elsewhere and not row.staff_code:
-        plan.uncertain.update(a.uid for a in elsewhere)
         uids = ", ".join(
             f"{a.uid} ({a.first('departmentNumber')})" for a in sorted(elsewhere, key=lambda a: a.uid)
         )
-        plan.ambiguous.append(
-            Problem(
-                where,
-                f"'{shown(row.full_name)}' has no account in unit {row.unit}, but the same name has one in "
-                f"another unit: {uids}. A transfer, or someone else? Add the staff code",
-                "roster-ambiguous",
-            )
+        _uncertain(
+            plan,
+            elsewhere,
+            where,
+            f"'{shown(row.full_name)}' has no account in unit {row.unit}, but the same name has one in "
+            f"another unit: {uids}. A transfer, or someone else? Add the staff code",
         )
-        return None
     return None
+
+
+def _uncertain(plan: RosterPlan, accounts: Iterable[DirectoryAccount], where: str, message: str) -> None:
+    """A row that may be any of ``accounts``: listed for review, and those accounts left alone."""
+    plan.uncertain.update(a.uid for a in accounts)
+    plan.ambiguous.append(Problem(where, message, "roster-ambiguous"))
 
 
 # --- the drafts ---------------------------------------------------------------------------------------------
