@@ -28,6 +28,7 @@ an error), and writes the rest again, once.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -36,7 +37,16 @@ from typing import Any
 from hopthu.audit import Prepared
 from hopthu.directory.dn import group_dn, mailbox_dn, person_dn
 from hopthu.directory.reader import DirectoryReader
-from hopthu.directory.writer import Add, Barrier, Delete, LdapOp, LdapWriter, Modify, WriteResult
+from hopthu.directory.writer import (
+    RELAX_RULES,
+    Add,
+    Barrier,
+    Delete,
+    LdapOp,
+    LdapWriter,
+    Modify,
+    WriteResult,
+)
 from hopthu.merger import is_moved_entry
 from hopthu.model import Change, EntryKind, Op, Organisation, Request
 from hopthu.plan import Plan, Progress, RequestPlan, holds_entry
@@ -78,6 +88,17 @@ class ApplyReport:
 
 def entry_dn(org: Organisation, kind: EntryKind, uid: str) -> str:
     return person_dn(org, uid) if kind is EntryKind.PERSON else mailbox_dn(org, uid)
+
+
+_ENTRY_UUIDS = uuid.UUID("8f6d2c1e-5b7a-4e0f-9c3d-2a1b0e4f6a7c")  # hopthu's namespace for entryUUIDs
+
+
+def entry_uuid(change: Change, dn: str) -> str:
+    """The entryUUID of the entry a create (or a merger's move-in) adds: the same for the same change in
+    every run. A create written again on the next provider after the first failed is then the same entry
+    as the one the first may hold, and replication settles the two by entryCSN; with slapd's own random
+    UUIDs they were two entries of one DN, and replication between the providers lost one of them."""
+    return str(uuid.uuid5(_ENTRY_UUIDS, f"{change.org}\n{change.request}\n{dn.lower()}"))
 
 
 @dataclass(frozen=True)
@@ -247,7 +268,8 @@ class Applier:
             errors.append(f"{carried[0].op.value} {carried[0].uid}: {_describe(result)}")
         records = []
         for change in carried:
-            reason = how or (REWRITTEN if change.key in self.rewritten else "")
+            # A change a failed provider acknowledged and the next one shows done says both.
+            reason = "; ".join(filter(None, (REWRITTEN if change.key in self.rewritten else "", how)))
             record = self._change_record("change", request, change, result=outcome)
             records.append(self.audit.prepare(record | ({"reason": reason} if reason else {})))
         return records
@@ -356,7 +378,8 @@ class Applier:
                 if change.op is Op.CREATE:
                     attributes = {k: list(v) for k, v in change.after.items()}
                     attributes["userPassword"] = [passwords[change.uid]]
-                    yield Add(dn, attributes), [change]
+                    attributes["entryUUID"] = [entry_uuid(change, dn)]
+                    yield Add(dn, attributes, (RELAX_RULES,)), [change]
                 elif change.op is Op.MERGE_IN:
                     # Everything the plan decided, and the password hash as the source holds it now.
                     attributes = {k: list(v) for k, v in change.after.items() if v}
@@ -364,7 +387,8 @@ class Applier:
                     secret = hashes.get((source_org, change.kind, source_uid))
                     if secret:
                         attributes["userPassword"] = secret
-                    yield Add(dn, attributes), [change]
+                    attributes["entryUUID"] = [entry_uuid(change, dn)]
+                    yield Add(dn, attributes, (RELAX_RULES,)), [change]
                 else:
                     yield Delete(dn), [change]
 

@@ -56,12 +56,18 @@ def _shown(name: str, values: Sequence[Value]) -> object:
 # --- operations and results -----------------------------------------------------------------------
 
 
+# The Relax Rules control (draft-zeilenga-ldap-relax): lets the rootdn give an entry its entryUUID.
+RELAX_RULES = "1.3.6.1.4.1.4203.666.5.12"
+
+
 @dataclass(frozen=True)
 class Add:
-    """Add an entry. ``attributes`` maps attribute names (including objectClass) to their values."""
+    """Add an entry. ``attributes`` maps attribute names (including objectClass) to their values;
+    ``controls``: OIDs of critical controls without a value sent with it (e.g. ``RELAX_RULES``)."""
 
     dn: str
     attributes: Mapping[str, Sequence[Value]]
+    controls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name, values in self.attributes.items():
@@ -156,9 +162,19 @@ def _partial_attribute(name: str, values: Sequence[Value]) -> bytes:
     return b"\x30" + _length(len(body)) + body
 
 
+def _controls(oids: Sequence[str]) -> bytes:
+    """controls [0] Controls: each a Control SEQUENCE { controlType, criticality TRUE }, no value."""
+    controls = b"".join(
+        [b"\x30" + _length(len(body)) + body for body in (_octets(oid) + b"\x01\x01\xff" for oid in oids)]
+    )
+    return b"\xa0" + _length(len(controls)) + controls
+
+
 def encode_request(message_id: int, op: LdapOp) -> bytes:
     """The LDAPMessage carrying ``op``, exactly as ldap3 (pyasn1) encodes it."""
+    controls = b""
     if isinstance(op, Add):
+        controls = _controls(op.controls) if op.controls else b""
         attrs = b"".join([_partial_attribute(name, values) for name, values in op.attributes.items()])
         body = _octets(op.dn) + b"\x30" + _length(len(attrs)) + attrs
         protocol_op = b"\x68" + _length(len(body)) + body  # [APPLICATION 8] AddRequest
@@ -179,7 +195,7 @@ def encode_request(message_id: int, op: LdapOp) -> bytes:
         protocol_op = b"\x4a" + _length(len(dn)) + dn  # [APPLICATION 10] DelRequest, a primitive LDAPDN
     else:
         raise TypeError(f"not an LDAP operation: {op!r}")
-    message = _integer(0x02, message_id) + protocol_op
+    message = _integer(0x02, message_id) + protocol_op + controls
     return b"\x30" + _length(len(message)) + message
 
 
