@@ -153,8 +153,17 @@ class Session:
         return self.providers[org]
 
     def connection(self, org: str):
-        """The organisation's open connection, or one to its first provider that answers."""
-        return self._providers(org).connection()
+        """The organisation's open connection, or one to its first provider that answers. A provider
+        that did not answer when the connection was opened counts as left, like one that stops
+        answering later: what an interrupted run recorded done may be on it only."""
+        providers = self._providers(org)
+        before = set(providers.failures)
+        try:
+            return providers.connection()
+        finally:
+            for uri, reason in providers.failures.items():
+                if uri not in before:
+                    self.failovers.append(Failover(org, uri, reason))
 
     def uri(self, org: str) -> str | None:
         """The provider the organisation's connection is open to now."""
@@ -257,10 +266,10 @@ def apply(
         return Plan(()), report
     now = now or _now()
     started = _now()  # the wall clock: what a provider's pwdChangedTime is compared with
-    acknowledged: dict[str, _Acknowledged] = {}
     suspect = _Acknowledged()
     first_plan: Plan | None = None
     with AuditLog(audit_path, ci=ci, mirror=mirror) as audit:
+        acknowledged = _interrupted(progress_of(audit.ledger()), loaded.inventory.organisations)
         while True:
             progress = progress_of(audit.ledger())
             seen = len(session.failovers)
@@ -336,6 +345,17 @@ def _failed_organisations(session: Session, codes: Iterable[str]) -> list[str]:
         if not alive:
             failed.append(code)
     return failed
+
+
+def _interrupted(progress: Progress, organisations: Iterable[str]) -> dict[str, _Acknowledged]:
+    """What an interrupted run recorded done of the requests it did not finish, for every organisation
+    (a merger's changes are in several): acknowledged by a provider that may since have failed before
+    its writes replicated. Distrusted (``_distrust``) when this run finds a provider of the organisation
+    not answering, and then written again where the provider it uses does not show them."""
+    unfinished = frozenset(key for key in progress.completed if key[0] not in progress.finished)
+    if not unfinished:
+        return {}
+    return {code: _Acknowledged(changes=set(unfinished)) for code in organisations}
 
 
 def _distrust(
