@@ -62,6 +62,7 @@ bench: setup
 	$(PY) bench/password_page.py
 	$(PY) bench/status.py
 	$(PY) bench/export.py
+	cd bench && ../$(PY) replication.py
 	$(PY) bench/merge.py
 	$(PY) bench/signing.py
 

@@ -26,6 +26,7 @@ from workload import write_create_request
 
 from hopthu.directory.server import LocalDirectory
 from hopthu.inventory import load_inventory
+from hopthu.passwords import KEY_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -48,6 +49,7 @@ def _env(server: LocalDirectory, work: Path, repo: Path) -> dict[str, str]:
         "HOPTHU_DIRECTORY": str(server.workdir / "directory.json"),
         "HOPTHU_AUDIT_LOG": str(work / "audit.jsonl"),
         "HOPTHU_OUTBOX": str(work / "outbox"),
+        KEY_ENV: os.environ[KEY_ENV],  # the bench run's outbox key (workload.py)
         "ANSIBLE_CONFIG": str(repo / "ansible.cfg"),
         "PATH": f"{BIN}:{env.get('PATH', '')}",
     }

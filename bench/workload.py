@@ -7,6 +7,7 @@ collisions happen as they do in a real province and the naming rule's later cand
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import sys
 from dataclasses import dataclass
@@ -17,11 +18,14 @@ import yaml
 
 from hopthu.model import Organisation
 from hopthu.naming import generate_batch
+from hopthu.passwords import KEY_ENV, new_outbox_key
 
 if TYPE_CHECKING:
     from hopthu.directory.server import LocalDirectory
 
 HOPTHU = str(Path(sys.executable).with_name("hopthu"))  # the virtualenv's command
+# The outbox is only ever written encrypted: a benchmark run gets a key of its own unless one is set.
+os.environ.setdefault(KEY_ENV, new_outbox_key())
 
 SURNAMES = [
     "Nguyễn",

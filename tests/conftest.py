@@ -7,6 +7,11 @@
 - ``org`` / ``other_org``: the two ``Organisation`` objects the session server serves.
 - ``start_directory`` (function): ``start_directory(orgs)`` starts a private server for other
   organisations (e.g. the example inventory's); stopped after the test.
+- ``start_providers`` (function): ``start_providers(orgs)`` starts two (or ``count``) local providers
+  replicating each other (``LocalProviders``); stopped after the test.
+
+The whole session has an outbox key (``$HOPTHU_OUTBOX_KEY``, made for it unless set): one-time passwords
+are only ever kept encrypted, and the commands the tests run inherit it.
 
 Connect with ``server.connect(org)`` (bound as the organisation's rootdn); the secret comes from
 ``server.bind_password(org)``. Tests using these fixtures are marked ``slapd`` automatically.
@@ -16,6 +21,7 @@ it back.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -26,7 +32,13 @@ from hopthu.model import AppGroup, Organisation, Unit
 
 pytest_plugins = ["mailfixtures", "smtpfixtures"]  # real Dovecot + Postfix; a real SMTP server (aiosmtpd)
 
-SLAPD_FIXTURES = frozenset({"slapd_server", "directory", "start_directory"})
+SLAPD_FIXTURES = frozenset({"slapd_server", "directory", "start_directory", "start_providers"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from hopthu.passwords import KEY_ENV, new_outbox_key
+
+    os.environ.setdefault(KEY_ENV, new_outbox_key())
 
 
 def make_org(code: str, base_dn: str, groups: Iterable[str] = ("qlvb", "motcua")) -> Organisation:
@@ -100,6 +112,26 @@ def start_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def start_providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable]:
+    from hopthu.directory.replicas import LocalProviders
+
+    started: list[LocalProviders] = []
+
+    def start(
+        organisations: Iterable[Organisation], workdir: Path | None = None, count: int = 2, **options
+    ) -> LocalProviders:
+        providers = LocalProviders.start(
+            workdir or tmp_path_factory.mktemp("providers"), organisations, count, **options
+        )
+        started.append(providers)
+        return providers
+
+    yield start
+    for providers in started:
+        providers.stop()
 
 
 def run_upgrade_ldif(server, name: str) -> None:

@@ -23,7 +23,7 @@ from hopthu.audit import AuditLog
 from hopthu.directory.dn import SERVICE_IDENTITIES
 from hopthu.inventory import load_inventory
 from hopthu.notices.records import RecordsStore
-from hopthu.passwords import Outbox
+from hopthu.passwords import KEY_ENV, Outbox
 from hopthu.signing.verify import check_signatures, load_trust_roots
 from sample_requests import BDT_CREATE, BDT_CREATE_PATH, SECOND_ACCOUNT
 from testca import TestCA
@@ -130,13 +130,17 @@ def site(tmp_path, start_directory) -> Site:
             hopthu_audit_log: {state / "audit.jsonl"}
             hopthu_outbox: {state / "outbox"}
             hopthu_bind_passwords: "{{{{ vault_hopthu_bind_passwords | default({{}}) }}}}"
+            hopthu_outbox_key: "{{{{ vault_hopthu_outbox_key }}}}"
             """),
         encoding="utf-8",
     )
     vault_password = tmp_path / "repo-vault-password"
     vault_password.write_text(VAULT_PASSWORD)
     vault = group_vars / "vault.yml"
-    vault.write_text(f'vault_hopthu_bind_passwords:\n  binhthuan: "{server.bind_password("binhthuan")}"\n')
+    vault.write_text(
+        f'vault_hopthu_bind_passwords:\n  binhthuan: "{server.bind_password("binhthuan")}"\n'
+        f'vault_hopthu_outbox_key: "{os.environ[KEY_ENV]}"\n'  # the key the tests read the outbox with
+    )
     subprocess.run(
         [str(BIN / "ansible-vault"), "encrypt", "--vault-password-file", str(vault_password), str(vault)],
         check=True,

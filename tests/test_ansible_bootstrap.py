@@ -320,3 +320,69 @@ def binds(uri: str, dn: str, password: str) -> bool:
 
 def connect_fails(bare: BareServer, org: str) -> bool:
     return not binds(bare.uri, "cn=admin,dc=ctu,dc=edu,dc=vn", PASSWORDS[org])
+
+
+REPLICATOR_PASSWORD = "replicator-Secret-ctu-5093"
+
+
+def test_bootstrap_makes_two_bare_servers_providers_replicating_each_other(tmp_path):
+    """openldap_server_id and openldap_providers: the role makes each bare server a provider of ctu's
+    directory; the first adds the base entries and the second receives them (the same entryUUIDs), and a
+    write on either reaches the other."""
+    servers = [BareServer(tmp_path / f"slapd-{n}") for n in (1, 2)]
+    for server in servers:
+        server.start()
+    try:
+        root = tmp_path / "repo"
+        copy_of_repo(root, "inventory/group_vars/all", "requests/ctu")
+        providers = [{"server_id": n, "uri": server.uri} for n, server in enumerate(servers, 1)]
+        hosts = {
+            f"ldap-{n}": {
+                "ansible_connection": "local",
+                "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                "hopthu_directory": {"uri": server.uri, "organisations": ["ctu"]},
+                "openldap_ldapi_uri": server.ldapi_uri,
+                "openldap_manage_packages": False,
+                "openldap_manage_service": False,
+                "openldap_data_dir": str(tmp_path / f"data-{n}"),
+                "openldap_data_owner": "",
+                "openldap_server_id": n,
+                "openldap_providers": providers,
+                # as the environment's vault.yml gives it; the other identities' from the environment
+                "hopthu_service_passwords": {"ctu": {"replicator": REPLICATOR_PASSWORD}},
+            }
+            for n, server in enumerate(servers, 1)
+        }
+        inventory = {"all": {"children": {"directory_servers": {"hosts": hosts}}}}
+        (root / "inventory" / "test.yml").write_text(json.dumps(inventory, indent=1), encoding="utf-8")
+        output = bootstrap(root)
+        assert REPLICATOR_PASSWORD not in output
+
+        first, second = (connect(server.uri, f"cn=admin,{CTU}", PASSWORDS["ctu"]) for server in servers)
+        try:
+            for conn in (first, second):  # the same base entries on each, added once
+                conn.search(CTU, "(objectClass=organizationalUnit)", attributes=["entryUUID"])
+            assert len(first.response) >= 4
+            assert sorted((e["dn"], e["attributes"]["entryUUID"]) for e in first.response) == sorted(
+                (e["dn"], e["attributes"]["entryUUID"]) for e in second.response
+            )
+            one, two = f"uid=motmot,ou=people,{CTU}", f"uid=haihai,ou=people,{CTU}"
+            assert first.add(one, ["inetOrgPerson"], {"uid": "motmot", "cn": "Một", "sn": "Một"}), (
+                first.result
+            )
+            assert second.add(two, ["inetOrgPerson"], {"uid": "haihai", "cn": "Hai", "sn": "Hai"}), (
+                second.result
+            )
+            deadline = time.monotonic() + 15
+            while not (
+                second.search(one, "(objectClass=*)", ldap3.BASE)
+                and first.search(two, "(objectClass=*)", ldap3.BASE)
+            ):
+                assert time.monotonic() < deadline, "the providers did not replicate each other's write"
+                time.sleep(0.1)
+        finally:
+            first.unbind()
+            second.unbind()
+    finally:
+        for server in servers:
+            server.stop()

@@ -27,6 +27,7 @@ import pytest
 
 from hopthu.audit import AuditLog
 from hopthu.inventory import load_inventory
+from hopthu.passwords import KEY_ENV
 from mailfixtures import mail_servers_missing, send, wait_for_files
 from workspace import ROOT, copy_of_repo
 
@@ -167,6 +168,7 @@ def world():
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
             "ANSIBLE_NOCOLOR": "1",
             "HOPTHU_DIRECTORY": str(directory.workdir / "directory.json"),
+            KEY_ENV: os.environ[KEY_ENV],  # the outbox key, as the vault or a CI variable gives it
             "PATH": f"{BIN}:{env.get('PATH', '')}",
         }
         world = World(workdir, repo, directory, mail, env)

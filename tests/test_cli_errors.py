@@ -71,7 +71,10 @@ def test_a_broken_inventory_is_shown_once_located_then_one_error(repo, command):
         ("{bad", "directory.json: not valid json"),
         ("[]", "directory.json: expected a mapping with an 'organisations' mapping"),
         ('{"organisations": {"binhthuan": "ldap://x"}}', "organisations.binhthuan: expected a mapping"),
-        ('{"organisations": {"binhthuan": {"uri": 5}}}', "organisations.binhthuan: needs 'uri'"),
+        (
+            '{"organisations": {"binhthuan": {"uri": 5}}}',
+            "organisations.binhthuan: 'uri' must be an LDAP URI or a list of them",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["plan", "apply", "drift", "assign"])

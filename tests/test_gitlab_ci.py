@@ -32,6 +32,7 @@ from hopthu.audit import AuditLog
 from hopthu.cli.codeowners import with_units_section
 from hopthu.directory import dn
 from hopthu.inventory import load_inventory
+from hopthu.passwords import KEY_ENV
 from sample_requests import (
     BDT_CREATE,
     BDT_CREATE_PATH,
@@ -268,6 +269,7 @@ class Pipeline:
             values |= {
                 f"HOPTHU_BIND_PASSWORD_{code.upper()}": secret for code, secret in self.secrets.items()
             }
+            values[KEY_ENV] = os.environ[KEY_ENV]  # the protected, masked outbox key variable
         values |= variables
         # CLI variables override the predefined ones (gitlab-ci-local warns that they do, and goes on).
         command = [str(GITLAB_CI_LOCAL), "--force-shell-executor", "--no-color", "--home", str(self.tmp)]
@@ -283,7 +285,7 @@ class Pipeline:
             p.read_text(errors="replace") for p in (self.repo / ".gitlab-ci-local" / "output").glob("*.log")
         ]
         self.logs += logs
-        for secret in [*self.secrets.values(), *self.watched]:
+        for secret in [*self.secrets.values(), *self.watched, os.environ[KEY_ENV]]:
             assert secret not in "\n".join(logs), "a bind password or token reached the job logs"
         for secret in [*self.secrets.values(), *self.plan_secrets.values()]:
             assert secret not in "\n".join(logs), "a bind password reached the job logs"

@@ -13,7 +13,18 @@ from hypothesis import strategies as st
 
 from hopthu import passwords
 from hopthu.model import PasswordPolicy
-from hopthu.passwords import CLASSES, Credentials, Outbox, OutboxError, default_outbox_root, generate_password
+from hopthu.passwords import (
+    CLASSES,
+    KEY_ENV,
+    KEY_FILE_ENV,
+    Credentials,
+    Outbox,
+    OutboxError,
+    default_outbox_root,
+    generate_password,
+    new_outbox_key,
+    outbox_keys,
+)
 
 AMBIGUOUS = set("0Oo1lI")
 ALL_CHARS = "".join(CLASSES.values())
@@ -83,11 +94,14 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_credentials_are_written_owner_only(outbox: Outbox) -> None:
+def test_credentials_are_written_owner_only_and_encrypted(outbox: Outbox) -> None:
     made = reserve(outbox, "2025-001", ["minhnv", "anvtt"])
     path = outbox.path("2025-001")
     assert mode(outbox.root) == 0o700 and mode(path) == 0o600
-    stored = json.loads(path.read_text())
+    raw = path.read_bytes()
+    assert not any(password.encode() in raw for password in made.values())
+    assert b"minhnv" not in raw and b"cantho" not in raw  # nothing readable without the key
+    stored = json.loads(outbox_keys().decrypt(raw.strip()))
     assert stored == {
         "request": "2025-001",
         "org": "cantho",
@@ -200,6 +214,64 @@ def test_credentials_never_show_a_password(outbox: Outbox) -> None:
     for text in (repr(credentials), str(credentials), f"{credentials}", repr([credentials])):
         assert "<2 hidden>" in text
         assert not any(password in text for password in made.values())
+
+
+def test_no_key_no_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    written = Outbox(tmp_path / "outbox")
+    reserve(written, "R1", ["a"])
+    for name in (KEY_ENV, KEY_FILE_ENV):
+        monkeypatch.delenv(name, raising=False)
+    keyless = Outbox(tmp_path / "outbox")
+    assert keyless.pending() == ["R1"]  # what waits is known, what it holds is not
+    with pytest.raises(OutboxError, match="no outbox key: set HOPTHU_OUTBOX_KEY"):
+        keyless.credentials("R1")
+    with pytest.raises(OutboxError, match="no outbox key"):
+        reserve(keyless, "R2", ["b"])
+    assert not keyless.path("R2").exists()
+    monkeypatch.setenv(KEY_ENV, new_outbox_key())  # another key is no key either
+    with pytest.raises(OutboxError, match="cannot be decrypted with the outbox keys"):
+        Outbox(tmp_path / "outbox").credentials("R1")
+
+
+def test_a_malformed_key_is_named_but_never_shown(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(KEY_ENV, "not-a-key-Secret42")
+    with pytest.raises(OutboxError, match="HOPTHU_OUTBOX_KEY: not outbox keys") as raised:
+        Outbox(tmp_path / "outbox")
+    assert "Secret42" not in str(raised.value)
+
+
+def test_keys_rotate_and_the_key_may_come_from_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = new_outbox_key(), new_outbox_key()
+    monkeypatch.setenv(KEY_ENV, old)
+    made = reserve(Outbox(tmp_path / "outbox"), "R1", ["a", "b"])
+    monkeypatch.setenv(KEY_ENV, f"{new} {old}")  # the new key first: it encrypts, both decrypt
+    assert Outbox(tmp_path / "outbox").rekey() == ["R1"]
+    key_file = tmp_path / "key"
+    key_file.write_text(new + "\n")
+    monkeypatch.delenv(KEY_ENV)
+    monkeypatch.setenv(KEY_FILE_ENV, str(key_file))  # the old key dropped: the file still opens
+    assert Outbox(tmp_path / "outbox").credentials("R1").passwords == made
+
+
+def test_a_file_written_in_clear_by_an_earlier_version_is_read_and_rekey_encrypts_it(
+    outbox: Outbox,
+) -> None:
+    document = {
+        "request": "R1",
+        "org": "cantho",
+        "unit": "snv",
+        "recipient": "snv@cantho.gov.vn",
+        "created": "2025-01-01T00:00:00Z",
+        "passwords": {"a": "Old-Clear-Pass-1"},
+    }
+    outbox.root.mkdir(parents=True, mode=0o700)
+    outbox.path("R1").write_text(json.dumps(document))
+    assert outbox.credentials("R1").passwords == {"a": "Old-Clear-Pass-1"}
+    assert outbox.rekey() == ["R1"]
+    assert b"Old-Clear-Pass-1" not in outbox.path("R1").read_bytes()
+    assert outbox.credentials("R1").passwords == {"a": "Old-Clear-Pass-1"}
 
 
 def test_the_default_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from pypdf import PdfReader
 
 from hopthu.directory import dn
 from hopthu.inventory import load_inventory
-from hopthu.passwords import Outbox
+from hopthu.passwords import KEY_ENV, Outbox
 from hopthu.reports.sources import today_in_vietnam
 from mailfixtures import mail_servers_missing
 from workspace import ROOT, copy_of_repo
@@ -88,6 +88,7 @@ def world():
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("HOPTHU_")},
         "PATH": f"{BIN}:{os.environ['PATH']}",
+        KEY_ENV: os.environ[KEY_ENV],  # the outbox key, as the vault or a CI variable gives it
         "HOPTHU_DIRECTORY": str(directory.workdir / "directory.json"),
         "HOPTHU_PLAN_DIRECTORY": str(directory.workdir / "plan-directory.json"),  # the reports' identity
         "HOPTHU_AUDIT_LOG": str(workdir / "audit.jsonl"),

@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -253,6 +254,42 @@ def test_cli_start_status_stop(tmp_path):
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     status = hopthu("server", "status", "--dir", str(workdir))
     assert status.returncode == 1 and "stopped" in status.stderr
+
+
+def test_cli_start_two_providers_that_replicate_each_other(tmp_path):
+
+    workdir = tmp_path / "pair"
+    env = {**os.environ, "HOPTHU_INVENTORY": str(ROOT / "inventory")}
+
+    def hopthu(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*HOPTHU, *args], capture_output=True, text=True, env=env, timeout=60)
+
+    try:
+        started = hopthu("server", "start", "--dir", str(workdir), "--providers", "2")
+        assert started.returncode == 0, started.stderr
+        info = json.loads((workdir / "directory.json").read_text())
+        first, second = info["uris"]
+        assert "2 slapd providers replicating each other" in started.stdout
+        assert first in started.stdout and second in started.stdout
+        plan = json.loads((workdir / "plan-directory.json").read_text())
+        assert plan["uris"] == [first, second]  # the plan-readers' file lists both too
+        org = info["organisations"]["binhthuan"]
+        secret = Path(org["password_file"]).read_text().strip()
+        person = f"uid=motmot,ou=people,{org['base_dn']}"
+        writer = connect(first, org["bind_dn"], secret, timeout=5)
+        assert writer.add(person, ["inetOrgPerson"], {"uid": "motmot", "cn": "Một", "sn": "Một"}), (
+            writer.result
+        )
+        writer.unbind()
+        reader = connect(second, org["bind_dn"], secret, timeout=5)
+        deadline = time.monotonic() + 10
+        while not reader.search(person, "(objectClass=*)", "BASE"):
+            assert time.monotonic() < deadline, "the second provider did not receive the first's write"
+            time.sleep(0.05)
+        reader.unbind()
+    finally:
+        stopped = hopthu("server", "stop", "--dir", str(workdir))
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
 
 
 def test_cli_reports_a_bad_inventory_without_traceback(tmp_path):

@@ -28,6 +28,7 @@ from ldap3.utils.asn1 import encode as ldap3_encode
 from hopthu.directory.dn import PEOPLE, container_dn, eq_filter, group_dn, person_dn
 from hopthu.directory.server import LocalDirectory
 from hopthu.directory.writer import (
+    RELAX_RULES,
     Add,
     Barrier,
     Delete,
@@ -68,6 +69,21 @@ def test_add_is_encoded_as_ldap3_encodes_it(message_id: int) -> None:
     dn = "uid=tuyetnta,ou=people,dc=binhthuan,dc=gov,dc=vn"
     expected = ldap3_message(message_id, "addRequest", add_operation(dn, attributes, auto_encode=True))
     assert encode_request(message_id, Add(dn, attributes)) == expected
+
+
+@pytest.mark.parametrize("message_id", MESSAGE_IDS)
+def test_an_add_with_the_relax_control_is_encoded_as_ldap3_encodes_it(message_id: int) -> None:
+    from ldap3.protocol.convert import build_controls_list
+
+    attributes = {"objectClass": ["inetOrgPerson"], "entryUUID": ["0b6f5c7e-9a3d-5e21-8f4b-1c2d3e4f5a6b"]}
+    dn = "uid=tuyetnta,ou=people,dc=binhthuan,dc=gov,dc=vn"
+    message = LDAPMessage()
+    message["messageID"] = MessageID(message_id)
+    message["protocolOp"] = ProtocolOp().setComponentByName(
+        "addRequest", add_operation(dn, attributes, auto_encode=True)
+    )
+    message["controls"] = build_controls_list([(RELAX_RULES, True, None)])
+    assert encode_request(message_id, Add(dn, attributes, (RELAX_RULES,))) == ldap3_encode(message)
 
 
 @pytest.mark.parametrize("message_id", MESSAGE_IDS)

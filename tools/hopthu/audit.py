@@ -31,6 +31,12 @@ outside the log: ``hopthu audit head`` prints ``SEQ:HASH`` of the last record; p
 fails unless that very record is still in the log, with the same content and everything before it intact.
 Records appended after the anchor are fine: the log only grows.
 
+A copy elsewhere (``mirror``, ``AuditMirror``: ``hopthu.statestore`` keeps one in the replicated
+directory): every batch is also handed to the mirror right after its fsync, before ``append`` returns, so
+a record the apply acted on is never only on the apply host's disk. Opening the log for writing first
+brings the mirror up to date (it may have missed the end of an earlier run) and refuses to write when
+the mirror holds more than this log (a restored or stale host): the chain is never forked.
+
 Crash safety: one writer at a time (an exclusive ``flock`` on the log file, held while an ``AuditLog`` is
 open; a second apply gets ``AuditLogBusy`` at once instead of waiting). ``append`` writes a whole batch
 with one ``write`` and one ``fsync``; a crash leaves the batch complete, absent, or with a torn last line.
@@ -53,7 +59,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from hopthu.gitlab import MergeRequestLookup
@@ -96,6 +102,17 @@ class AuditLogBusy(AuditError):
 
 class AuditLogCorrupt(AuditError):
     """The log is damaged where a reader or writer needs it; ``hopthu audit verify`` says more."""
+
+
+class AuditMirror(Protocol):
+    """A copy of the log kept elsewhere, record for record (``hopthu.statestore.StateStore``). Its
+    methods raise ``AuditError`` when the copy cannot be read or written."""
+
+    def head(self) -> tuple[int, str] | None:
+        """(seq, line hash) of the copy's last record; None when it has none."""
+
+    def push(self, first_seq: int, lines: bytes) -> None:
+        """Keep ``lines`` (complete records, each ending in a newline; the first has ``first_seq``)."""
 
 
 # --- canonical form and hashes --------------------------------------------------------------------
@@ -480,8 +497,10 @@ class AuditLog:
         commit: str | None = _DETECT,
         ci: Mapping[str, Any] | None = _DETECT,
         clock: Callable[[], dt.datetime] = _utc_now,
+        mirror: AuditMirror | None = None,
     ) -> None:
         self.path = Path(path)
+        self.mirror = mirror
         self._commit = commit
         self._ci = ci
         self._clock = clock
@@ -527,10 +546,39 @@ class AuditLog:
             _fsync_dir(self.path.parent)  # the new file's name must survive a crash too
         try:
             self._tail = _read_tail(fd, self.path)
+            if self.mirror is not None:
+                self._catch_up(self._tail)
         except BaseException:
             os.close(fd)
+            self._tail = None
             raise
         self._fd = fd
+
+    def _catch_up(self, tail: _Tail) -> None:
+        """Bring the mirror up to this log's last record, or refuse when the two disagree."""
+        assert self.mirror is not None
+        head = self.mirror.head()
+        copied = head[0] if head else 0
+        if copied > tail.seq:
+            raise AuditError(
+                f"{self.path}: the replicated copy of the audit log has {copied} records, this log only "
+                f"{tail.seq}: this host's state is older than the pipeline's; restore it first "
+                "(`hopthu state restore`, docs/adopting.md)"
+            )
+        pending: list[bytes] = []
+        first = copied + 1
+        for number, line, complete in self._lines():
+            if not complete or number > tail.seq:
+                break
+            if head is not None and number == copied and line_hash(line) != head[1]:
+                raise AuditLogCorrupt(
+                    f"{self.path}: record {copied} differs from its replicated copy: one of the two was "
+                    "changed; run `hopthu audit verify` here and compare with `hopthu state restore --check`"
+                )
+            if number >= first:
+                pending.append(line + b"\n")
+        if pending:
+            self.mirror.push(first, b"".join(pending))
 
     def close(self) -> None:
         if self._fd is not None:
@@ -596,6 +644,8 @@ class AuditLog:
             raise
         end = tail.end + len(data)
         self._tail = _Tail(end=end, seq=seq, prev=prev)
+        if self.mirror is not None:
+            self.mirror.push(tail.seq + 1, data)  # raises AuditError: the caller stops before acting
         return written if not tail.torn else written[1:]
 
     # --- reading -------------------------------------------------------------------------------

@@ -7,10 +7,16 @@ simulated the way the planner simulates them. That state is compared with one sn
 
 - ``missing``: an account the requests created and never deleted is not in the directory (deleted by hand);
 - ``unmanaged``: an account in the directory no applied request created (created by hand, or before hopthu);
+- ``deleted``: an account an applied request deleted is in the directory again (made again by hand, or
+  brought back by a directory provider that had not seen the delete: docs/adopting.md);
 - ``kind``: a person account sits among the unit mailboxes or the other way round;
 - ``attribute``: a managed attribute (name, unit, position, mail…) differs (changed by hand);
 - ``lock``: locked (khóa) although no request locked it, or unlocked by hand;
-- ``groups``: application group memberships differ.
+- ``groups``: application group memberships differ;
+- ``provider``: with several providers (multi-provider replication), an account one provider holds
+  differently from the first, or a provider that does not answer. Providers are compared attribute by
+  attribute (everything hopthu reads of an account, and its groups); a difference is reported only when it
+  is still there a moment later (``SETTLE`` seconds), so a change replication is carrying is not drift.
 
 Values the account's owner or the server change on their own are not drift: passwords and ``pwdReset``,
 failed-bind lockouts (a ``pwdAccountLockedTime`` other than the permanent one), ``memberOf`` as such.
@@ -23,10 +29,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hopthu.model import DirectoryAccount, Inventory, Request, Snapshot
+from hopthu.endpoints import Endpoint
+from hopthu.model import DirectoryAccount, Inventory, Op, Request, Snapshot
 from hopthu.plan import LOCKED_FOREVER, Progress, make_plan, request_order, simulate, touched_uids
 
 # Attributes the requests decide (docs/architecture.md), compared value for value.
@@ -49,7 +56,8 @@ MANAGED_ATTRIBUTES = (
     "hopthuManagerTitle",
     "hopthuBackupMail",
 )
-ASPECTS = ("missing", "unmanaged", "kind", "attribute", "lock", "groups")
+ASPECTS = ("missing", "unmanaged", "deleted", "kind", "attribute", "lock", "groups", "provider")
+SETTLE = 2.0  # seconds replication gets before a difference between providers counts
 
 Key = tuple[str, str]  # (organisation code, username)
 
@@ -65,12 +73,24 @@ class Difference:
     expected: tuple[str, ...] = ()
     actual: tuple[str, ...] = ()
     request: str | None = None  # the last applied request that touched the account
+    provider: str | None = None  # for "provider": the provider that differs from the first (reference)
+    reference: str | None = None
 
     def describe(self) -> str:
         shown = f"{self.org}/{self.uid}"
         last = f" (last request: {self.request})" if self.request else ""
+        if self.aspect == "provider":
+            if self.attribute == "unreachable":
+                return f"{self.org}: provider {self.provider} does not answer: {_values(self.actual)}"
+            what = self.attribute or "entry"
+            return (
+                f"{shown}: providers differ: {what}: {self.reference} has {_values(self.expected)}, "
+                f"{self.provider} has {_values(self.actual)}"
+            )
         if self.aspect == "missing":
             return f"{shown}: missing from the directory: deleted outside hopthu?{last}"
+        if self.aspect == "deleted":
+            return f"{shown}: deleted by request {self.request} but in the directory again: delete it again"
         if self.aspect == "unmanaged":
             return f"{shown}: in the directory but created by no applied request"
         return f"{shown}: {self.aspect}{' ' + self.attribute if self.attribute else ''}: " + (
@@ -85,6 +105,7 @@ class Expected:
     accounts: dict[Key, DirectoryAccount]
     last_request: dict[Key, str]
     not_replayed: dict[str, str]  # request id → why it cannot be replayed (the log says applied)
+    deleted: dict[Key, str] = field(default_factory=dict)  # accounts deleted → the request that did it
 
 
 def _values(values: tuple[str, ...]) -> str:
@@ -101,6 +122,7 @@ def expected_state(
     state: dict[Key, DirectoryAccount] = {}
     last: dict[Key, str] = {}
     not_replayed: dict[str, str] = {}
+    deleted: dict[Key, str] = {}
     for request in sorted(requests, key=request_order):
         when = applied.get(request.id)
         if when is None:
@@ -117,8 +139,13 @@ def expected_state(
             continue
         for change in planned.changes:
             simulate(state, change, org)
-            last[(change.org, change.entry_uid)] = request.id
-    return Expected(state, last, not_replayed)
+            key = (change.org, change.entry_uid)
+            last[key] = request.id
+            if change.op is Op.DELETE:
+                deleted[key] = request.id
+            elif change.op is Op.CREATE:
+                deleted.pop(key, None)
+    return Expected(state, last, not_replayed, deleted)
 
 
 def compare(
@@ -137,7 +164,14 @@ def compare(
             found.append(Difference(org, uid, "missing", request=request))
         else:
             found += _account_differences(org, uid, account, current, request)
-    found += [Difference(org, account.uid, "unmanaged") for (org, _), account in have.items()]
+    deleted = {(org, uid.casefold()): request for (org, uid), request in expected.deleted.items()}
+    found += [
+        Difference(org, account.uid, "deleted", request=deleted[key])
+        if key in deleted
+        else Difference(org, account.uid, "unmanaged")
+        for key, account in have.items()
+        for org in [key[0]]
+    ]
     return sorted(found)
 
 
@@ -171,6 +205,38 @@ def _locked_for_good(account: DirectoryAccount) -> bool:
 
 def _lock_word(locked: bool) -> str:
     return "locked" if locked else "not locked"
+
+
+def compare_providers(org: str, accounts: Mapping[str, Mapping[str, DirectoryAccount]]) -> list[Difference]:
+    """Pure: every difference between the first provider's accounts (``accounts``: URI → uid → account,
+    in the connections file's order) and each other provider's, attribute by attribute."""
+    uris = list(accounts)
+    if len(uris) < 2:
+        return []
+    reference = uris[0]
+    first = {uid.casefold(): account for uid, account in accounts[reference].items()}
+    found: list[Difference] = []
+    for uri in uris[1:]:
+        other = {uid.casefold(): account for uid, account in accounts[uri].items()}
+
+        def differ(uid: str, attribute: str | None, want: Iterable[str], have: Iterable[str], uri=uri):
+            found.append(
+                Difference(org, uid, "provider", attribute, tuple(want), tuple(have), None, uri, reference)
+            )
+
+        for key in sorted(first.keys() | other.keys()):
+            mine, theirs = first.get(key), other.get(key)
+            if mine is None or theirs is None:
+                uid = (mine or theirs).uid  # type: ignore[union-attr]
+                differ(uid, None, ["present"] if mine else ["absent"], ["present"] if theirs else ["absent"])
+                continue
+            for attribute in sorted(mine.attrs.keys() | theirs.attrs.keys()):
+                want, have = sorted(mine.attrs.get(attribute, ())), sorted(theirs.attrs.get(attribute, ()))
+                if want != have:
+                    differ(mine.uid, attribute, want, have)
+            if mine.groups != theirs.groups:
+                differ(mine.uid, "groups", sorted(mine.groups), sorted(theirs.groups))
+    return sorted(found)
 
 
 def render_text(differences: list[Difference], expected: Expected) -> str:
@@ -208,10 +274,12 @@ def check_drift(
     audit_path: Path,
     connect_org: Callable[[str], object],
     orgs: Iterable[str] | None = None,
+    endpoints: Mapping[str, Endpoint] | None = None,
 ) -> tuple[list[Difference], Expected]:
     """Read the audit log and every account of ``orgs`` (default: all of the inventory), compare.
 
-    ``connect_org`` gives a bound connection per organisation (``pipeline.Session.connection``).
+    ``connect_org`` gives a bound connection per organisation (``pipeline.Session.connection``). With
+    ``endpoints``, an organisation with several providers also has each provider compared with the first.
     """
     from hopthu.audit import AuditError, AuditLog
     from hopthu.directory.reader import DirectoryReader
@@ -226,7 +294,37 @@ def check_drift(
     expected = expected_state(requests, inventory, applied)
     scope = sorted(orgs) if orgs is not None else sorted(inventory.organisations)
     actual: dict[Key, DirectoryAccount] = {}
+    between: list[Difference] = []
     for code in scope:
-        accounts = DirectoryReader(connect_org(code)).accounts(inventory.organisations[code], None)
+        org = inventory.organisations[code]
+        accounts = DirectoryReader(connect_org(code)).accounts(org, None)
         actual.update({(code, uid): account for uid, account in accounts.items()})
-    return compare(expected, actual, scope), expected
+        endpoint = (endpoints or {}).get(code)
+        if endpoint is not None and len(endpoint.uris) > 1:
+            between += provider_differences(org, endpoint)
+    return sorted(compare(expected, actual, scope) + between), expected
+
+
+def provider_differences(org, endpoint: Endpoint, settle: float = SETTLE) -> list[Difference]:
+    """Read every provider of ``org``, compare each with the first; what differs is read again after
+    ``settle`` seconds and only what still differs is kept."""
+    import time
+
+    from hopthu.directory.failover import read_every_provider
+    from hopthu.directory.reader import DirectoryReader
+
+    def unreachable(readings) -> list[Difference]:
+        return [
+            Difference(org.code, "", "provider", "unreachable", (), (reason,), None, uri)
+            for uri, reason in readings.unreachable.items()
+        ]
+
+    readings = read_every_provider(endpoint, lambda conn: DirectoryReader(conn).accounts(org, None))
+    found = compare_providers(org.code, readings.values)
+    if not found:
+        return unreachable(readings)
+    time.sleep(settle)
+    uids = sorted({d.uid for d in found})
+    again = read_every_provider(endpoint, lambda conn: DirectoryReader(conn).accounts(org, uids))
+    still = set(compare_providers(org.code, again.values))
+    return sorted(unreachable(again) + [d for d in found if d in still])

@@ -4,6 +4,14 @@ A generated password exists in exactly one place: the outbox file of its request
 repository, readable only by its owner. The applier takes it from there when it writes the account; the
 notice step reads it into the result notice for the unit's official mailbox and then removes the file.
 Nothing here prints, logs or ``repr``s a password.
+
+At rest every credentials file is encrypted (Fernet: AES-128-CBC with HMAC-SHA256, ``cryptography``) with
+the outbox key, which comes from the vault or a protected CI variable (``HOPTHU_OUTBOX_KEY``, or a file
+named by ``HOPTHU_OUTBOX_KEY_FILE``) and never from a file next to the outbox: without the key no
+password is readable, neither on the apply host's disk nor in the copy the replicated directory keeps
+(``mirror``, ``hopthu.statestore``). Rotation: the variable may hold several keys, separated by spaces or
+commas; the first encrypts, every one decrypts. Put the new key first, run ``hopthu state rekey``
+(every waiting file is encrypted again with it, here and in the directory's copy), then drop the old one.
 """
 
 from __future__ import annotations
@@ -18,8 +26,14 @@ import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from hopthu.model import PasswordPolicy
+
+KEY_ENV = "HOPTHU_OUTBOX_KEY"
+KEY_FILE_ENV = "HOPTHU_OUTBOX_KEY_FILE"
 
 MIN_LENGTH = 12
 
@@ -87,6 +101,40 @@ class OutboxError(Exception):
     """The outbox cannot be used as asked; the message says why and what to do."""
 
 
+def new_outbox_key() -> str:
+    """A new random outbox key (32 bytes, URL-safe base64, as Fernet takes it)."""
+    return Fernet.generate_key().decode("ascii")
+
+
+def outbox_keys(env: Mapping[str, str] | None = None) -> MultiFernet | None:
+    """The outbox keys of ``$HOPTHU_OUTBOX_KEY`` (or the file ``$HOPTHU_OUTBOX_KEY_FILE`` names), the
+    first one encrypting; None when neither is set. A malformed key is an error naming the variable,
+    never showing the key."""
+    env = os.environ if env is None else env
+    text, source = env.get(KEY_ENV, ""), KEY_ENV
+    if not text.strip() and env.get(KEY_FILE_ENV):
+        source = f"{KEY_FILE_ENV} ({env[KEY_FILE_ENV]})"
+        try:
+            text = Path(env[KEY_FILE_ENV]).read_text(encoding="utf-8")
+        except OSError as error:
+            raise OutboxError(
+                f"cannot read the outbox key file {env[KEY_FILE_ENV]}: {error.strerror}"
+            ) from None
+    keys = [key for key in text.replace(",", " ").split() if key]
+    if not keys:
+        return None
+    try:
+        return MultiFernet([Fernet(key.encode("ascii")) for key in keys])
+    except (ValueError, UnicodeEncodeError):
+        raise OutboxError(
+            f"{source}: not outbox keys (each is 44 characters of URL-safe base64; make one with "
+            "`hopthu state new-key`)"
+        ) from None
+
+
+_FROM_ENV: object = object()
+
+
 def default_outbox_root() -> Path:
     """``$HOPTHU_OUTBOX``, else ``$XDG_STATE_HOME/hopthu/outbox`` (``~/.local/state/hopthu/outbox``)."""
     if os.environ.get("HOPTHU_OUTBOX"):
@@ -120,14 +168,20 @@ _FIELDS = ("request", "org", "unit", "recipient", "created", "passwords")
 
 
 class Outbox:
-    """Credential files ``<root>/<request id>.json`` (mode 0600) in a directory of mode 0700.
+    """Credential files ``<root>/<request id>.json`` (mode 0600, encrypted) in a directory of mode 0700.
 
     ``root`` must not be inside a git work tree: a password must never be one ``git add`` away from the
-    repository.
+    repository. ``keys`` default to ``outbox_keys()`` (the environment); ``mirror`` (a
+    ``hopthu.statestore.StateStore``) also keeps every file, as encrypted, in the replicated directory,
+    written before ``reserve`` returns.
     """
 
-    def __init__(self, root: Path | str | None = None) -> None:
+    def __init__(
+        self, root: Path | str | None = None, *, keys: object = _FROM_ENV, mirror: Any = None
+    ) -> None:
         self.root = Path(root) if root is not None else default_outbox_root()
+        self._keys = outbox_keys() if keys is _FROM_ENV else keys
+        self.mirror = mirror
         work_tree = _git_work_tree(self.root)
         if work_tree is not None:
             raise OutboxError(
@@ -177,17 +231,32 @@ class Outbox:
                     "passwords": passwords,
                 }
                 data = json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
-                _write_atomically(self.path(request_id), data + b"\n")
+                self._store(request_id, self._cipher().encrypt(data))
             return {uid: passwords[uid] for uid in uids}
+
+    def _cipher(self) -> MultiFernet:
+        if self._keys is None:
+            raise OutboxError(
+                f"no outbox key: set {KEY_ENV} (from the vault or a protected CI variable) or "
+                f"{KEY_FILE_ENV}; one-time passwords are kept only encrypted "
+                "(`hopthu state new-key` makes a key)"
+            )
+        return self._keys  # type: ignore[return-value]
+
+    def _store(self, request_id: str, token: bytes) -> None:
+        """Write one encrypted file, here and in the mirror, both before returning."""
+        _write_atomically(self.path(request_id), token + b"\n")
+        if self.mirror is not None:
+            self.mirror.put_credentials(request_id, token)
 
     def credentials(self, request_id: str) -> Credentials | None:
         path = self.path(request_id)
         try:
-            raw = path.read_bytes()
+            raw = path.read_bytes().strip()
         except FileNotFoundError:
             return None
         try:
-            document = json.loads(raw)
+            document = json.loads(self._decrypt(path, raw))
             if not isinstance(document, dict) or set(document) != set(_FIELDS):
                 raise ValueError(f"fields must be {', '.join(_FIELDS)}")
             passwords = document["passwords"]
@@ -199,7 +268,52 @@ class Outbox:
             raise OutboxError(
                 f"{path}: not a credentials file ({error}); it was not written by hopthu"
             ) from None
+        if document["request"] != request_id:
+            raise OutboxError(f"{path}: holds the credentials of {document['request']!r}, not {request_id!r}")
         return Credentials(**{name: document[name] for name in _FIELDS})
+
+    def _decrypt(self, path: Path, raw: bytes) -> bytes:
+        if raw.startswith(b"{"):
+            return raw  # written in clear by a version before encryption: `hopthu state rekey` encrypts it
+        try:
+            return self._cipher().decrypt(raw)
+        except InvalidToken:
+            raise OutboxError(
+                f"{path}: cannot be decrypted with the outbox keys in {KEY_ENV}: the key it was written "
+                "with is missing (keep the old key after the new one until `hopthu state rekey` ran)"
+            ) from None
+
+    def rekey(self) -> list[str]:
+        """Encrypt every waiting file again with the first key (here and in the mirror); the ids."""
+        done = []
+        with self._locked():
+            for request_id in self.pending():
+                path = self.path(request_id)
+                data = self._decrypt(path, path.read_bytes().strip())
+                self._store(request_id, self._cipher().encrypt(data))  # the first key encrypts
+                done.append(request_id)
+        return done
+
+    def restore(self, files: Mapping[str, bytes]) -> list[str]:
+        """Write the (encrypted) files kept elsewhere that are not here; the ids written. A file here
+        that differs from the copy is left as it is and named in the error."""
+        written, different = [], []
+        with self._locked():
+            for request_id, token in sorted(files.items()):
+                path = self.path(request_id)
+                if path.exists():
+                    if path.read_bytes().strip() != token.strip():
+                        different.append(request_id)
+                    continue
+                json.loads(self._decrypt(path, token.strip()))  # a copy that does not decrypt is refused
+                _write_atomically(path, token.strip() + b"\n")
+                written.append(request_id)
+        if different:
+            raise OutboxError(
+                f"{self.root}: the credentials of {', '.join(different)} differ from the replicated copy; "
+                "they were kept as they are here"
+            )
+        return written
 
     def remove(self, request_id: str) -> bool:
         """Delete a request's credentials (after its notice was delivered); False if there were none."""
@@ -207,9 +321,13 @@ class Outbox:
             try:
                 self.path(request_id).unlink()
             except FileNotFoundError:
-                return False
-            _fsync_dir(self.root)
-            return True
+                removed = False
+            else:
+                _fsync_dir(self.root)
+                removed = True
+            if self.mirror is not None:
+                self.mirror.remove_credentials(request_id)
+            return removed
 
     def pending(self) -> list[str]:
         """Request ids whose credentials are still waiting for their notice."""

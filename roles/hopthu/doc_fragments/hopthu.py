@@ -58,7 +58,31 @@ options:
         - File with the password of a read-only service identity, C({service}) and C({org}) replaced. Read by
           C(playbooks/bootstrap.yml), which creates the identities; these modules bind as I(bind_dn).
         type: str
+      server_id:
+        description:
+        - The server's olcServerID when several servers hold the same organisations (multi-provider
+          replication, set up by C(playbooks/bootstrap.yml)); they are tried in this order.
+        type: int
   bind_passwords:
     description: Organisation code to bind password (from ansible-vault).
     type: dict
+  timeout:
+    description: Seconds a directory server may take to accept a connection or give an answer before the
+      next provider is used.
+    type: int
+    default: 10
+  state_org:
+    description:
+    - The organisation whose (replicated) directory also keeps the pipeline's state (audit log, encrypted
+      outbox, notice ledger), see C(hopthu.statestore). Ignored with I(directory_file): its C(state) says.
+    type: str
+"""
+
+    OUTBOX_KEY = r"""
+options:
+  outbox_key:
+    description:
+    - The key(s) the credentials outbox is encrypted with (C(hopthu state new-key); several separated by
+      spaces while rotating, the first encrypts). Default C($HOPTHU_OUTBOX_KEY).
+    type: str
 """

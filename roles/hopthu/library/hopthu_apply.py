@@ -15,7 +15,7 @@ description:
   its notice first and fail afterwards.
 options:
   outbox:
-    description: The credentials outbox (one-time passwords wait there for the notice).
+    description: The credentials outbox (one-time passwords wait there for the notice, encrypted).
     type: path
     required: true
   diff_limit:
@@ -29,6 +29,7 @@ extends_documentation_fragment:
 - hopthu
 - hopthu.audit_log
 - hopthu.directory
+- hopthu.outbox_key
 author: hopthu
 """
 
@@ -86,13 +87,16 @@ import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import ClassVar  # noqa: E402
 
-from ansible.module_utils.hopthu_module import AUDIT_LOG_ARGUMENT, HopthuModule  # noqa: E402
+from ansible.module_utils.hopthu_module import (  # noqa: E402
+    AUDIT_LOG_ARGUMENT,
+    OUTBOX_ARGUMENTS,
+    HopthuModule,
+)
 
 with contextlib.suppress(ImportError):  # reported by HopthuModule.execute
     from hopthu import pipeline
     from hopthu.audit import detect_ci_context
     from hopthu.model import Op
-    from hopthu.passwords import Outbox
     from hopthu.planview import plan_as_dict, plan_as_table
 
 HIDDEN_PASSWORD = "(one-time password, not shown)"
@@ -142,7 +146,7 @@ def account_diffs(plan, limit: int) -> list[dict]:
 class ApplyModule(HopthuModule):
     argument_spec: ClassVar[dict] = dict(
         **AUDIT_LOG_ARGUMENT,
-        outbox=dict(type="path", required=True),
+        **OUTBOX_ARGUMENTS,
         diff_limit=dict(type="int", default=200),
         plan_file=dict(type="path"),
     )
@@ -156,8 +160,11 @@ class ApplyModule(HopthuModule):
         else:
             # Found out once here, so that the job log says what the audit records say.
             context = detect_ci_context() if loaded.requests else None
-            outbox = Outbox(self.params["outbox"])
-            the_plan, report = pipeline.apply(loaded, session, self.audit_log, outbox, ci=context)
+            store = self.state_store(loaded.inventory)
+            outbox = self.outbox(mirror=store)
+            the_plan, report = pipeline.apply(
+                loaded, session, self.audit_log, outbox, ci=context, mirror=store
+            )
             if context and context["merge_request_lookup"] != "found":
                 self.module.warn(
                     "the audit records do not name the merge request and its approvers: "

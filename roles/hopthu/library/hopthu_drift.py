@@ -106,6 +106,7 @@ class DriftModule(HopthuModule):
             self.audit_log,
             session.connection,
             self.params["organisations"],
+            endpoints=session.endpoints,
         )
         result = {"changed": bool(differences), **as_dict(differences, expected)}
         result["report"] = render_text(differences, expected).splitlines()

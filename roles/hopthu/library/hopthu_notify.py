@@ -17,7 +17,7 @@ description:
 - In check mode nothing is rendered or sent; the result lists the requests that would get a notice.
 options:
   outbox:
-    description: The credentials outbox.
+    description: The credentials outbox (encrypted).
     type: path
     required: true
   ledger:
@@ -80,6 +80,8 @@ options:
 extends_documentation_fragment:
 - hopthu
 - hopthu.audit_log
+- hopthu.directory
+- hopthu.outbox_key
 author: hopthu
 """
 
@@ -111,7 +113,11 @@ from dataclasses import asdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import ClassVar  # noqa: E402
 
-from ansible.module_utils.hopthu_module import AUDIT_LOG_ARGUMENT, HopthuModule  # noqa: E402
+from ansible.module_utils.hopthu_module import (  # noqa: E402
+    AUDIT_LOG_ARGUMENT,
+    OUTBOX_ARGUMENTS,
+    HopthuModule,
+)
 
 with contextlib.suppress(ImportError):  # reported by HopthuModule.execute
     from hopthu.audit import AuditError, AuditLog
@@ -120,16 +126,15 @@ with contextlib.suppress(ImportError):  # reported by HopthuModule.execute
     from hopthu.notices.ledger import LedgerError, NoticeLedger, ledger_path_for, locked
     from hopthu.notices.records import RecordsStore, default_records_dir
     from hopthu.notices.smtp import DEFAULT_PASSWORD_ENV, SmtpSettings
-    from hopthu.passwords import Outbox
     from hopthu.requests import load_requests
     from hopthu.signing.keys import SigningKeyError, opened_signers, parse_signing
 
 
 class NotifyModule(HopthuModule):
-    uses_directory = False
+    # The directory only for the replicated copy of the outbox and the ledger (state_org), if any.
     argument_spec: ClassVar[dict] = dict(
         **AUDIT_LOG_ARGUMENT,
-        outbox=dict(type="path", required=True),
+        **OUTBOX_ARGUMENTS,
         ledger=dict(type="path"),
         templates=dict(type="path"),
         smtp_host=dict(type="str", required=True),
@@ -152,7 +157,8 @@ class NotifyModule(HopthuModule):
         inventory = load_inventory(self.inventory_path)
         # Files with errors are left out: their notices wait until validation passes (as `hopthu notify`).
         requests, _ = load_requests(self.request_paths, inventory, repo_root=self.repo_root, letters=False)
-        outbox = Outbox(p["outbox"])
+        store = self.state_store(inventory)
+        outbox = self.outbox(mirror=store)
         ledger_file = Path(p["ledger"]) if p["ledger"] else ledger_path_for(outbox.root)
         try:
             outcomes = load_outcomes(AuditLog(self.audit_log), NoticeLedger.load(ledger_file))
@@ -183,11 +189,11 @@ class NotifyModule(HopthuModule):
             with (
                 locked(ledger_file),
                 opened_signers(signing) as signers,
-                AuditLog(self.audit_log) as log,
+                AuditLog(self.audit_log, mirror=store) as log,  # a sent notice's record is copied too
             ):
                 results = deliver_pending(
                     outbox=outbox,
-                    ledger=NoticeLedger.load(ledger_file),
+                    ledger=NoticeLedger.load(ledger_file, mirror=store),
                     inventory=inventory,
                     requests={r.id: r for r in requests},
                     outcomes=outcomes,

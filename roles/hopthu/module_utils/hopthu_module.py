@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 import os
 import traceback
 from dataclasses import asdict
@@ -21,11 +22,13 @@ try:
     from hopthu.audit import AuditError
     from hopthu.directory import DirectoryError, dn
     from hopthu.directory.applier import ApplyError
+    from hopthu.directory.failover import Providers
     from hopthu.endpoints import Endpoint, EndpointError, load_endpoints, password_env_name
     from hopthu.inventory import InventoryError, inventory_dir
     from hopthu.mail import MailError
-    from hopthu.passwords import OutboxError
+    from hopthu.passwords import KEY_ENV, Outbox, OutboxError, outbox_keys
     from hopthu.requests import REQUESTS_DIR, GitError
+    from hopthu.statestore import StateStore, load_state_store
 
     HOPTHU_IMPORT_ERROR = None
     EXPECTED_ERRORS: tuple[type[Exception], ...] = (
@@ -43,10 +46,12 @@ except ImportError:
 
 # Where each organisation's directory is: one item per directory server of the inventory
 # (hostvars[host].hopthu_directory). No secret in here: passwords come from bind_passwords, a password file
-# outside the repository, or the environment (HOPTHU_BIND_PASSWORD_<ORG>).
+# outside the repository, or the environment (HOPTHU_BIND_PASSWORD_<ORG>). Several servers holding the
+# same organisation are its providers (multi-provider replication), tried in the order of server_id.
 SERVER_OPTIONS = dict(
     uri=dict(type="str", required=True),
     organisations=dict(type="list", elements="str", required=True),
+    server_id=dict(type="int"),  # olcServerID of a provider (bootstrap.yml); the order they are tried in
     bind_dn=dict(type="str"),  # "{base_dn}" is replaced; default cn=admin,<base_dn>
     password_file=dict(type="str"),  # "{org}" is replaced
     service_password_file=dict(type="str"),  # for bootstrap.yml (the service identities), unused here
@@ -61,6 +66,13 @@ DIRECTORY_ARGUMENTS = dict(
     directory_file=dict(type="path"),
     servers=dict(type="list", elements="dict", options=SERVER_OPTIONS, default=[]),
     bind_passwords=dict(type="dict", default={}, no_log=True),
+    timeout=dict(type="int", default=10),
+    state_org=dict(type="str"),
+)
+# The credentials outbox and its key (the vault's hopthu_outbox_key, else $HOPTHU_OUTBOX_KEY).
+OUTBOX_ARGUMENTS = dict(
+    outbox=dict(type="path", required=True),
+    outbox_key=dict(type="str", no_log=True),
 )
 
 
@@ -126,12 +138,14 @@ class HopthuModule(abc.ABC):
         return self._session
 
     def endpoints(self, inventory) -> dict:
-        """Per organisation: URI, bind DN and password, from a connections file or the inventory's servers."""
+        """Per organisation: URIs, bind DN and password, from a connections file or the inventory's servers
+        (several servers holding one organisation are its providers, in the order of their server_id)."""
         if self.params.get("directory_file"):
             return load_endpoints(Path(self.params["directory_file"]))
         passwords = self.params["bind_passwords"] or {}
         endpoints = {}
-        for server in self.params["servers"]:
+        servers = sorted(self.params["servers"], key=lambda server: server.get("server_id") or 0)
+        for server in servers:
             for code in server["organisations"]:
                 org = inventory.organisations.get(code)
                 if org is None:
@@ -142,10 +156,39 @@ class HopthuModule(abc.ABC):
                 bind_dn = (server.get("bind_dn") or dn.admin_dn("{base_dn}")).replace(
                     "{base_dn}", org.base_dn
                 )
+                if code in endpoints:
+                    known = endpoints[code]
+                    endpoints[code] = dataclasses.replace(
+                        known, other_uris=(*known.other_uris, server["uri"])
+                    )
+                    continue
                 endpoints[code] = Endpoint(
-                    code, server["uri"], bind_dn, self._password(code, server, passwords)
+                    code,
+                    server["uri"],
+                    bind_dn,
+                    self._password(code, server, passwords),
+                    timeout=self.params["timeout"],
                 )
         return endpoints
+
+    def state_store(self, inventory) -> StateStore | None:
+        """The replicated copy of the pipeline's state: the connections file's ``state``, else the
+        ``state_org`` parameter (the inventory's hopthu_state_org); None when neither names one."""
+        if self.params.get("directory_file"):
+            return load_state_store(Path(self.params["directory_file"]), inventory)
+        code = self.params.get("state_org")
+        if not code:
+            return None
+        endpoint = self.endpoints(inventory).get(code)
+        if endpoint is None or code not in inventory.organisations:
+            raise EndpointError(f"state_org {code!r}: no directory server holds that organisation")
+        return StateStore(Providers(endpoint), inventory.organisations[code].base_dn)
+
+    def outbox(self, mirror=None):
+        """The credentials outbox, with the key of ``outbox_key`` (else the environment's)."""
+        key = self.params.get("outbox_key")
+        keys = outbox_keys({KEY_ENV: key}) if key else outbox_keys()
+        return Outbox(self.params["outbox"], keys=keys, mirror=mirror)
 
     @staticmethod
     def _password(code: str, server: dict, passwords: dict) -> str:

@@ -35,6 +35,7 @@ COMMANDS = {
     "directory": "directory:directory",
     "usage": "usage:usage",
     "report": "report:report",
+    "state": "state:state",
 }
 
 

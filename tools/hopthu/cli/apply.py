@@ -22,6 +22,8 @@ from hopthu.cli.common import (
 from hopthu.passwords import Outbox
 from hopthu.plan import Plan
 from hopthu.planview import plan_as_dict, plan_as_json, plan_as_table
+from hopthu.statestore import close as close_store
+from hopthu.statestore import load_state_store
 
 
 def report_done(loaded: pipeline.Loaded) -> None:
@@ -97,20 +99,31 @@ def apply(ctx, paths, directory_file, audit_log, outbox, as_json, quiet):
         loaded = pipeline.load(ctx.obj["inventory"], request_paths(paths), finished)
         report_done(loaded)
         with open_session(directory_file) as session:
-            box = Outbox(outbox)
-            if not show_progress:
-                return pipeline.apply(loaded, session, audit_log, box, on_plan=on_plan)
-            with click.progressbar(length=0, label="applying", file=sys.stderr) as bar:
+            store = load_state_store(directory_file, loaded.inventory)
+            try:
+                box = Outbox(outbox, mirror=store)
+                if not show_progress:
+                    return pipeline.apply(loaded, session, audit_log, box, on_plan=on_plan, mirror=store)
+                with click.progressbar(length=0, label="applying", file=sys.stderr) as bar:
 
-                def plan_and_size(the_plan: Plan) -> None:
-                    on_plan(the_plan)
-                    bar.length = max(1, len(the_plan.changes))
+                    def plan_and_size(the_plan: Plan) -> None:
+                        on_plan(the_plan)
+                        bar.length = max(1, len(the_plan.changes))
 
-                return pipeline.apply(
-                    loaded, session, audit_log, box, on_plan=plan_and_size, on_progress=bar.update
-                )
+                    return pipeline.apply(
+                        loaded,
+                        session,
+                        audit_log,
+                        box,
+                        on_plan=plan_and_size,
+                        on_progress=bar.update,
+                        mirror=store,
+                    )
+            finally:
+                close_store(store)
 
     the_plan, report = run_stage(work)
+    failovers = [{"org": f.org, "uri": f.uri, "reason": f.reason} for f in report.failovers]
     if as_json:
         summary = {
             "plan": json.loads(plan_as_json(the_plan)),
@@ -118,6 +131,7 @@ def apply(ctx, paths, directory_file, audit_log, outbox, as_json, quiet):
             "refused": report.refused,
             "changes": report.changes,
             "recovered": report.recovered,
+            "failovers": failovers,
         }
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
@@ -128,3 +142,9 @@ def apply(ctx, paths, directory_file, audit_log, outbox, as_json, quiet):
         )
         for request_id, reason in report.refused.items():
             click.echo(f"refused (từ chối) {request_id}: {reason}", err=True)
+        for failover in failovers:
+            click.echo(
+                f"{failover['org']}: left the directory provider {failover['uri']} ({failover['reason']}); "
+                "went on with the next one",
+                err=True,
+            )

@@ -85,11 +85,8 @@ def reader_directory_option():
     )
 
 
-@contextmanager
-def reader_connection(directory_file: Path | None, org: str) -> Iterator:
-    """One bound connection to ``org``'s directory for a read-only report; failures are one message."""
-    from hopthu.directory.connection import connect
-
+def reader_endpoint(directory_file: Path | None, org: str):
+    """``org``'s endpoint (every provider) in the connections file of a read-only report."""
     if directory_file is None:
         raise click.UsageError(
             "no directory connections: pass --directory FILE or set $HOPTHU_PLAN_DIRECTORY "
@@ -97,10 +94,23 @@ def reader_connection(directory_file: Path | None, org: str) -> Iterator:
         )
     try:
         endpoint = load_endpoints(directory_file).get(org)
-        if endpoint is None:
-            raise click.ClickException(f"{directory_file}: no connection for organisation {org!r}")
-        conn = connect(endpoint.uri, endpoint.bind_dn, endpoint.password)
-    except (EndpointError, DirectoryError) as error:
+    except EndpointError as error:
+        raise click.ClickException(str(error)) from None
+    if endpoint is None:
+        raise click.ClickException(f"{directory_file}: no connection for organisation {org!r}")
+    return endpoint
+
+
+@contextmanager
+def reader_connection(directory_file: Path | None, org: str) -> Iterator:
+    """One bound connection to ``org``'s directory for a read-only report (the first of its providers that
+    answers, within the connections file's timeout); failures are one message."""
+    from hopthu.directory.failover import Providers
+
+    endpoint = reader_endpoint(directory_file, org)
+    try:
+        conn = Providers(endpoint).connection()
+    except DirectoryError as error:
         raise click.ClickException(str(error)) from None
     try:
         yield conn

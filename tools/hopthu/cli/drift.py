@@ -36,8 +36,10 @@ def drift(
 ):
     """Compare the directory with the requests the audit log records as applied; exit 1 on any difference.
 
-    Reports accounts deleted, created, changed, locked or unlocked outside hopthu (by hand), and group
-    memberships that differ. PATHS are the request files or folders (default: requests/). Writes nothing.
+    Reports accounts deleted, created, changed, locked or unlocked outside hopthu (by hand), group
+    memberships that differ and, when the directory has several providers, any account the providers
+    hold differently (or a provider that does not answer). PATHS are the request files or folders
+    (default: requests/). Writes nothing.
     """
 
     def work():
@@ -47,7 +49,12 @@ def drift(
             raise click.BadParameter(f"not in the inventory: {', '.join(unknown)}", param_hint="--org")
         with open_session(directory_file) as session:
             return check_drift(
-                loaded.requests, loaded.inventory, audit_log, session.connection, list(orgs) or None
+                loaded.requests,
+                loaded.inventory,
+                audit_log,
+                session.connection,
+                list(orgs) or None,
+                endpoints=session.endpoints,
             )
 
     differences, expected = run_stage(work)

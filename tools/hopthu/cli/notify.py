@@ -11,10 +11,12 @@ import click
 from hopthu.audit import AuditError, AuditLog
 from hopthu.cli.common import (
     audit_log_option,
+    directory_option,
     file_problem,
     load_inventory_or_fail,
     outbox_option,
     repo_root_of,
+    run_stage,
 )
 from hopthu.model import Inventory, Request
 from hopthu.notices.deliver import DeliveryResult, NoticeSettings, Outcome, deliver_pending, load_outcomes
@@ -25,6 +27,8 @@ from hopthu.passwords import Outbox, OutboxError
 from hopthu.requests import REQUESTS_DIR, GitError, load_requests
 from hopthu.signing.keys import ENV_FILE as SIGNING_ENV
 from hopthu.signing.keys import SigningKeyError, SigningSettings, load_signing_file, opened_signers
+from hopthu.statestore import StateError, load_state_store
+from hopthu.statestore import close as close_store
 
 # The organisation's own notice templates sit beside inventory/ and requests/, not inside inventory/:
 # Ansible parses every file under an inventory directory as an inventory source.
@@ -128,9 +132,14 @@ ORG_TEMPLATES = Path("templates") / "notices"
     help="Where --dry-run writes each notice (.txt, .html, .pdf, .eml).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@directory_option(
+    "Connections file (default $HOPTHU_DIRECTORY): when it names a state organisation (state: {org: …}), "
+    "the outbox and the notice ledger are also kept in that replicated directory."
+)
 @click.pass_context
 def notify(
     ctx: click.Context,
+    directory_file: Path | None,
     outbox: Path,
     audit_log: Path,
     requests_dir: Path | None,
@@ -176,8 +185,9 @@ def notify(
         templates_dir=templates_dir or _org_templates(repo_root),
     )
     requests = _requests(requests_dir or repo_root / REQUESTS_DIR, inventory)
+    store = run_stage(lambda: load_state_store(directory_file, inventory)) if not dry_run else None
     try:
-        outbox = Outbox(outbox)
+        outbox = Outbox(outbox, mirror=store)
         ledger_file = ledger_path or ledger_path_for(outbox.root)
         outcomes = _outcomes(audit_log, ledger_file)
         if dry_run:
@@ -204,11 +214,12 @@ def notify(
             with (
                 locked(ledger_file),
                 opened_signers(signing) as signers,
-                AuditLog(audit_log) as log,  # held for the run: each sent notice is recorded at once
+                # held for the run: each sent notice is recorded at once (and copied to the directory)
+                AuditLog(audit_log, mirror=store) as log,
             ):
                 results = deliver_pending(
                     outbox=outbox,
-                    ledger=NoticeLedger.load(ledger_file),
+                    ledger=NoticeLedger.load(ledger_file, mirror=store),
                     inventory=inventory,
                     requests=requests,
                     outcomes=outcomes,
@@ -218,10 +229,12 @@ def notify(
                     records=records,
                     audit=log,
                 )
-    except (OutboxError, LedgerError, AuditError, SigningKeyError) as error:
+    except (OutboxError, LedgerError, AuditError, SigningKeyError, StateError) as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(file_problem(error)) from None
+    finally:
+        close_store(store)
     _report(results, as_json)
     if any(result.status == "failed" for result in results):
         ctx.exit(1)

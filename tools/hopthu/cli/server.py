@@ -29,6 +29,14 @@ def server() -> None:
 )
 @click.option("--fresh", is_flag=True, help="Delete the data of an earlier run first.")
 @click.option(
+    "--providers",
+    type=click.IntRange(1, 9),
+    default=1,
+    show_default=True,
+    help="How many slapd providers replicating each other (multi-provider syncrepl), on consecutive "
+    "ports from --port; DIR/directory.json lists them all.",
+)
+@click.option(
     "--mail",
     is_flag=True,
     help="Also start a private Dovecot (IMAP, LMTP) and Postfix (SMTP) reading this directory as the "
@@ -36,16 +44,28 @@ def server() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the connection information as JSON.")
 @click.pass_context
-def start(ctx: click.Context, workdir: Path, port: int | None, fresh: bool, mail: bool, as_json: bool):
-    """Start the server, or reuse the one already running in DIR."""
+def start(
+    ctx: click.Context,
+    workdir: Path,
+    port: int | None,
+    fresh: bool,
+    providers: int,
+    mail: bool,
+    as_json: bool,
+):
+    """Start the server (or several providers), or reuse what already runs in DIR."""
     from hopthu.cli.common import file_problem, load_inventory_or_fail
     from hopthu.directory import DirectoryError
+    from hopthu.directory.replicas import LocalProviders
     from hopthu.directory.server import LocalDirectory
     from hopthu.mail import MailError
 
     inventory = load_inventory_or_fail(ctx.obj["inventory"])
     try:
-        directory = LocalDirectory.start(workdir, inventory.organisations, port, fresh=fresh)
+        if providers > 1:
+            directory = LocalProviders.start(workdir, inventory.organisations, providers, port, fresh=fresh)
+        else:
+            directory = LocalDirectory.start(workdir, inventory.organisations, port, fresh=fresh)
         mail_info = _start_mail(workdir, directory, inventory, fresh) if mail else None
     except (DirectoryError, MailError) as error:
         raise click.ClickException(str(error)) from None
@@ -67,7 +87,8 @@ def _start_mail(workdir: Path, directory, inventory, fresh: bool) -> dict:
         shutil.rmtree(mail_dir)
     mail_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
     orgs = orgs_for_directory(directory, inventory.organisations.values())
-    LocalMail.start(mail_dir, orgs, ldap_uri=directory.uri)
+    uris = getattr(directory, "uris", None) or [directory.uri]  # every provider: Dovecot, Postfix try each
+    LocalMail.start(mail_dir, orgs, ldap_uri=uris)
     return json.loads((mail_dir / "mail.json").read_text())
 
 
@@ -75,10 +96,8 @@ def _start_mail(workdir: Path, directory, inventory, fresh: bool) -> dict:
 @DIR_OPTION
 def stop(workdir: Path) -> None:
     """Stop the server running in DIR (its data stays)."""
-    from hopthu.directory.server import LocalDirectory
-
-    directory = LocalDirectory.find(workdir.resolve())
-    if directory is None or directory.pid is None:
+    directory = _find(workdir)
+    if directory is None or not _running(directory):
         click.echo(f"no server runs in {workdir}")
         return
     directory.stop()
@@ -99,11 +118,33 @@ def status(workdir: Path, as_json: bool) -> None:
     from hopthu.directory import DirectoryError
     from hopthu.directory.server import LocalDirectory
 
+    directory = _find(workdir)
+    if directory is not None and hasattr(directory, "providers"):
+        if not _running(directory):
+            raise click.ClickException(
+                f"a provider of the local directory in {workdir} is stopped: `hopthu server start --dir "
+                f"{workdir} --providers {len(directory.providers)}`"
+            )
+        _show(directory, as_json)
+        return
     try:
         directory = LocalDirectory.attach(workdir)
     except DirectoryError as error:
         raise click.ClickException(str(error)) from None
     _show(directory, as_json)
+
+
+def _find(workdir: Path):
+    """The providers or the single server set up in ``workdir``, or None."""
+    from hopthu.directory.replicas import LocalProviders
+    from hopthu.directory.server import LocalDirectory
+
+    return LocalProviders.find(workdir) or LocalDirectory.find(workdir.resolve())
+
+
+def _running(directory) -> bool:
+    providers = getattr(directory, "providers", [directory])
+    return any(provider.pid is not None for provider in providers)
 
 
 def _show(directory, as_json: bool, mail_info: dict | None = None) -> None:
@@ -120,7 +161,12 @@ def _show(directory, as_json: bool, mail_info: dict | None = None) -> None:
             f"mail: SMTP {mail_info['host']}:{mail_info['smtp_port']}, IMAP {mail_info['host']}:"
             f"{mail_info['imap_port']} (log in with the full address)"
         )
-    click.echo(f"slapd runs in {directory.workdir} (pid {info['pid']}): {info['uri']}")
+    if "providers" in info:
+        click.echo(f"{len(info['providers'])} slapd providers replicating each other in {directory.workdir}:")
+        for provider in info["providers"]:
+            click.echo(f"  provider {provider['server_id']} (pid {provider['pid']}): {provider['uri']}")
+    else:
+        click.echo(f"slapd runs in {directory.workdir} (pid {info['pid']}): {info['uri']}")
     for code, org in info["organisations"].items():
         click.echo(f"  {code}: base {org['base_dn']}")
         click.echo(f"      bind DN {org['bind_dn']}, password in {org['password_file']}")
@@ -130,7 +176,8 @@ def _show(directory, as_json: bool, mail_info: dict | None = None) -> None:
             )
     click.echo(f"plan as the plan-reader identities: --directory {directory.workdir / PLAN_INFO_FILE}")
     first = next(iter(info["organisations"].values()))
+    uri = info.get("uri") or info["uris"][0]
     click.echo(
-        f"try: ldapsearch -x -H {info['uri']} -D '{first['bind_dn']}' -y {first['password_file']} "
+        f"try: ldapsearch -x -H {uri} -D '{first['bind_dn']}' -y {first['password_file']} "
         f"-b '{first['base_dn']}'"
     )

@@ -14,6 +14,7 @@ from hopthu.cli.common import (
     organisation_option,
     reader_connection,
     reader_directory_option,
+    reader_endpoint,
 )
 
 DATE = click.DateTime(["%Y-%m-%d"])
@@ -71,8 +72,12 @@ def usage(ctx, org_code, idle_days, fmt, output, draft_locks, requests_dir, toda
     day = today.date() if today else today_in_vietnam()
     if fmt == "xlsx" and output is None:
         raise click.UsageError("--format xlsx writes a file: add -o FILE")
-    with reader_connection(directory_file, org.code) as conn:
-        accounts = list(read_accounts(conn, org, Progress("accounts", every=20_000), USAGE_ATTRIBUTES))
+    endpoint = reader_endpoint(directory_file, org.code)
+    if len(endpoint.uris) == 1:
+        with reader_connection(directory_file, org.code) as conn:
+            accounts = list(read_accounts(conn, org, Progress("accounts", every=20_000), USAGE_ATTRIBUTES))
+    else:
+        accounts = _accounts_of_every_provider(endpoint, org)
     rows = review.review(accounts, day, days)
     try:
         if fmt == "json":
@@ -104,6 +109,30 @@ def usage(ctx, org_code, idle_days, fmt, output, draft_locks, requests_dir, toda
             f"draft lock request (review it, nothing is locked): {path} — {len(usernames)} account(s)",
             err=True,
         )
+
+
+def _accounts_of_every_provider(endpoint, org) -> list:
+    """The accounts as the first provider that answers has them, each with its latest login over every
+    provider: a login is recorded (authTimestamp) on the provider it was made on, and reaches the others
+    only by replication, which a provider cut off for a while has not had."""
+    from hopthu.directory import DirectoryError
+    from hopthu.directory.failover import latest, read_every_provider
+    from hopthu.reports.accounts import USAGE_ATTRIBUTES, read_accounts
+
+    try:
+        readings = read_every_provider(
+            endpoint, lambda conn: list(read_accounts(conn, org, None, USAGE_ATTRIBUTES))
+        )
+    except DirectoryError as error:
+        raise click.ClickException(str(error)) from None
+    if not readings.values:
+        reasons = "; ".join(f"{uri}: {why}" for uri, why in readings.unreachable.items())
+        raise click.ClickException(f"{org.code}: no directory provider answered ({reasons})")
+    for uri, why in readings.unreachable.items():
+        click.echo(f"provider {uri} does not answer, its logins are not counted: {why}", err=True)
+    logins = latest({a.uid: a.last_login for a in accounts} for accounts in readings.values.values())
+    first = next(iter(readings.values.values()))
+    return [account._replace(last_login=logins.get(account.uid)) for account in first]
 
 
 def _write_drafts(drafts, requests_dir: Path) -> list[tuple[Path, tuple[str, ...]]]:

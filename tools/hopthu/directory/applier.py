@@ -28,7 +28,8 @@ an error), and writes the rest again, once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -36,7 +37,16 @@ from typing import Any
 from hopthu.audit import Prepared
 from hopthu.directory.dn import group_dn, mailbox_dn, person_dn
 from hopthu.directory.reader import DirectoryReader
-from hopthu.directory.writer import Add, Barrier, Delete, LdapOp, LdapWriter, Modify, WriteResult
+from hopthu.directory.writer import (
+    RELAX_RULES,
+    Add,
+    Barrier,
+    Delete,
+    LdapOp,
+    LdapWriter,
+    Modify,
+    WriteResult,
+)
 from hopthu.merger import is_moved_entry
 from hopthu.model import Change, EntryKind, Op, Organisation, Request
 from hopthu.plan import Plan, Progress, RequestPlan, holds_entry
@@ -58,6 +68,8 @@ MAYBE_DONE = {
     Op.REMOVE_MEMBER: {NO_SUCH_VALUE},
 }
 IN_EFFECT = "already in effect in the directory"
+# A change the previous provider acknowledged, written again on the next one: it had not replicated it.
+REWRITTEN = "written again on the next directory provider: the one that acknowledged it failed first"
 
 
 class ApplyError(Exception):
@@ -71,10 +83,22 @@ class ApplyReport:
     failed: dict[str, str] = field(default_factory=dict)  # request id → first error
     changes: int = 0  # changes that took effect in this run
     recovered: int = 0  # changes of an interrupted run found done and recorded now
+    failovers: list[Any] = field(default_factory=list)  # pipeline.Failover: providers left in this run
 
 
 def entry_dn(org: Organisation, kind: EntryKind, uid: str) -> str:
     return person_dn(org, uid) if kind is EntryKind.PERSON else mailbox_dn(org, uid)
+
+
+_ENTRY_UUIDS = uuid.UUID("8f6d2c1e-5b7a-4e0f-9c3d-2a1b0e4f6a7c")  # hopthu's namespace for entryUUIDs
+
+
+def entry_uuid(change: Change, dn: str) -> str:
+    """The entryUUID of the entry a create (or a merger's move-in) adds: the same for the same change in
+    every run. A create written again on the next provider after the first failed is then the same entry
+    as the one the first may hold, and replication settles the two by entryCSN; with slapd's own random
+    UUIDs they were two entries of one DN, and replication between the providers lost one of them."""
+    return str(uuid.uuid5(_ENTRY_UUIDS, f"{change.org}\n{change.request}\n{dn.lower()}"))
 
 
 @dataclass(frozen=True)
@@ -104,6 +128,8 @@ class Applier:
         outbox,  # hopthu.passwords.Outbox
         on_progress: Callable[[int], None] | None = None,
         reader: DirectoryReader | None = None,  # on the writer's connection: reads back refused writes
+        rewritten: Container[tuple[str, str, str, str]] = frozenset(),  # keys a failed provider acknowledged
+        recorded: Container[str] = frozenset(),  # requests whose final record is written already
         peers: Callable[[str], Peer] | None = None,  # the other organisations of a merger
     ) -> None:
         self.org = org
@@ -112,6 +138,8 @@ class Applier:
         self.outbox = outbox
         self.on_progress = on_progress or (lambda n: None)
         self.reader = reader
+        self.rewritten = rewritten
+        self.recorded = recorded
         self.peers = peers
 
     def _peer(self, code: str) -> Peer:
@@ -186,8 +214,10 @@ class Applier:
                 report.failed[request.id] = error
                 raise ApplyError(f"request {request.id}: {error}; nothing else was written, run apply again")
             report.changes += len(batch)
-        self.audit.append([self._record("request", request, result="applied")])
-        report.applied.append(request.id)
+        if request.id not in self.recorded:  # planned again after a fail-over: its outcome stands
+            self.audit.append([self._record("request", request, result="applied")])
+        if request.id not in report.applied:
+            report.applied.append(request.id)
 
     def _write_batch(
         self,
@@ -236,13 +266,13 @@ class Applier:
         outcome = "ok" if result.ok else _describe(result)
         if not result.ok and not errors:
             errors.append(f"{carried[0].op.value} {carried[0].uid}: {_describe(result)}")
-        return [
-            self.audit.prepare(
-                self._change_record("change", request, change, result=outcome)
-                | ({"reason": how} if how else {})
-            )
-            for change in carried
-        ]
+        records = []
+        for change in carried:
+            # A change a failed provider acknowledged and the next one shows done says both.
+            reason = "; ".join(filter(None, (REWRITTEN if change.key in self.rewritten else "", how)))
+            record = self._change_record("change", request, change, result=outcome)
+            records.append(self.audit.prepare(record | ({"reason": reason} if reason else {})))
+        return records
 
     def _settle(
         self,
@@ -348,7 +378,8 @@ class Applier:
                 if change.op is Op.CREATE:
                     attributes = {k: list(v) for k, v in change.after.items()}
                     attributes["userPassword"] = [passwords[change.uid]]
-                    yield Add(dn, attributes), [change]
+                    attributes["entryUUID"] = [entry_uuid(change, dn)]
+                    yield Add(dn, attributes, (RELAX_RULES,)), [change]
                 elif change.op is Op.MERGE_IN:
                     # Everything the plan decided, and the password hash as the source holds it now.
                     attributes = {k: list(v) for k, v in change.after.items() if v}
@@ -356,7 +387,8 @@ class Applier:
                     secret = hashes.get((source_org, change.kind, source_uid))
                     if secret:
                         attributes["userPassword"] = secret
-                    yield Add(dn, attributes), [change]
+                    attributes["entryUUID"] = [entry_uuid(change, dn)]
+                    yield Add(dn, attributes, (RELAX_RULES,)), [change]
                 else:
                     yield Delete(dn), [change]
 

@@ -28,6 +28,9 @@ MAIL_LOOKUP = "mail-lookup"
 PLAN_READER = "plan-reader"
 PASSWORD_PAGE = "password-page"  # hopthu password-page: names, locks, backup e-mail; a reset by link
 SERVICE_IDENTITIES = (MAIL_LOOKUP, PLAN_READER, PASSWORD_PAGE)
+# Only in a directory with several providers: the identity the providers bind as to replicate each
+# other (reads everything, writes nothing; ldif/base.ldif.j2, ldif/database.ldif.j2).
+REPLICATOR = "replicator"
 
 # groupOfNames must have a member; every group keeps this one (the empty DN, which memberof
 # ignores) so that removing its last real member never violates the schema. Readers skip it.

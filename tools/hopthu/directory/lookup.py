@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import ldap3
 from ldap3.core.results import RESULT_CODES
 
-from hopthu.directory import DirectoryError
+from hopthu.directory import DirectoryError, DirectoryUnavailable
 
 # The writer's BER primitives: definite lengths, OCTET STRINGs, INTEGERs.
 from hopthu.directory.writer import _integer, _length, _octets
@@ -251,8 +251,9 @@ def search_many(
     """One result per filter, in order, with up to ``WINDOW`` searches in flight; ``controls`` (one list
     per filter) go with the search of the same position.
 
-    A search the server refuses is a result with its code, never an exception; a broken connection
-    raises ``DirectoryError`` (after closing it: its state is unknown).
+    A search the server refuses is a result with its code, never an exception; a broken connection, or
+    an answer that does not come within the socket's timeout, raises ``DirectoryUnavailable`` (after
+    closing it: its state is unknown).
     """
     sock = conn.socket
     where = f"directory {conn.server.name}"
@@ -282,7 +283,7 @@ def search_many(
                 return [results[message_id] for message_id in order]
             chunk = sock.recv(RECEIVE_SIZE)
             if not chunk:
-                raise DirectoryError(f"{where} closed the connection during a search")
+                raise DirectoryUnavailable(f"{where} closed the connection during a search")
             buffer += chunk
             messages, used = decode_messages(buffer)
             del buffer[:used]
@@ -291,7 +292,7 @@ def search_many(
                 if result is None or message_id not in in_flight:
                     code, message = op if isinstance(op, tuple) else (None, "")
                     reason = message or RESULT_CODES.get(code, "an unexpected message")
-                    raise DirectoryError(f"{where} ended the session during a search: {reason}")
+                    raise DirectoryUnavailable(f"{where} ended the session during a search: {reason}")
                 if tag == _ENTRY:
                     result.entries.append(op)  # type: ignore[arg-type]
                 elif tag == _DONE:
@@ -299,7 +300,7 @@ def search_many(
                     in_flight.remove(message_id)
     except (OSError, _Malformed) as error:
         conn.strategy.close()
-        raise DirectoryError(f"{where} unavailable during a search: {error}") from None
+        raise DirectoryUnavailable(f"{where} unavailable during a search: {error}") from None
     except DirectoryError:
         conn.strategy.close()
         raise

@@ -17,6 +17,7 @@ only their ``member`` values, not every member of a large group.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import re
@@ -24,8 +25,10 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import replace
 
 import ldap3
+from ldap3.core.exceptions import LDAPException
 
-from hopthu.directory import DirectoryError, dn, lookup
+from hopthu.directory import DirectoryError, DirectoryUnavailable, dn, lookup
+from hopthu.directory.connection import UNAVAILABLE_CODES
 from hopthu.model import DirectoryAccount, EntryKind, Organisation
 
 # '*' for the user attributes, plus the operational ones the planner decides on.
@@ -259,19 +262,32 @@ def paged_search(
     attributes: tuple[str, ...],
     controls: list[tuple[str, bool, bytes | None]] | None = None,
 ) -> Iterator[dict]:
-    """Entries of a paged search, page by page; raises DirectoryError when the server refuses."""
+    """Entries of a paged search, page by page; raises DirectoryError when the server refuses, and
+    DirectoryUnavailable when it does not answer (within the connection's timeout) or cannot serve."""
     cookie: bytes | None = None
     while True:
-        conn.search(
-            base,
-            search_filter,
-            scope,
-            attributes=list(attributes),
-            paged_size=PAGE_SIZE,
-            paged_cookie=cookie,
-            controls=controls,
-        )
+        try:
+            conn.search(
+                base,
+                search_filter,
+                scope,
+                attributes=list(attributes),
+                paged_size=PAGE_SIZE,
+                paged_cookie=cookie,
+                controls=controls,
+            )
+        except LDAPException as error:  # ldap3 raises on a broken or silent connection
+            with contextlib.suppress(LDAPException, OSError):
+                conn.strategy.close()
+            raise DirectoryUnavailable(
+                f"directory {conn.server.name} unavailable during a search: {error}"
+            ) from None
         result = conn.result
+        if not result or result.get("result") in UNAVAILABLE_CODES:
+            raise DirectoryUnavailable(
+                f"directory {conn.server.name} cannot serve a search now: "
+                + (f"{result.get('description')} ({result.get('result')})" if result else "no answer")
+            )
         if result["result"] != 0:
             raise DirectoryError(
                 refusal(conn, base, result["result"], result["description"], result.get("message") or "")

@@ -16,6 +16,12 @@ Everything lives in one directory::
 ``LocalDirectory.start`` on a directory whose server already runs with the same organisations returns
 it; with other organisations (or another port asked for) it stops it and starts again, rebuilding the
 databases when the organisations changed. ``stop`` keeps the data, so stop + start resumes.
+
+One server may also be one provider of several replicating each other (``server_id`` and
+``providers``, see ``hopthu.directory.replicas``): its secrets are then the set's (``secrets_dir``), each
+database replicates (ldif/database.ldif.j2), and a provider built after the first is seeded with the
+first one's data (``seed``: slapcat, then slapadd -w), never loaded separately, so that every entry has
+the same entryUUID and entryCSN everywhere.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,9 +100,12 @@ def _as_list(organisations: Iterable[Organisation] | Mapping[str, Organisation])
     return orgs
 
 
-def fingerprint(orgs: list[Organisation]) -> str:
-    """What the configuration is built from: the organisations' tree settings and the templates."""
+def fingerprint(orgs: list[Organisation], replication: object = None) -> str:
+    """What the configuration is built from: the organisations' tree settings, the replication settings
+    (server id and providers, when it is one of several) and the templates."""
     digest = hashlib.sha256()
+    if replication is not None:
+        digest.update(json.dumps(replication).encode())
     for org in orgs:
         groups = sorted((g.code, g.name) for g in org.app_groups.values())
         policy = ldif.policy_vars(org)
@@ -115,6 +124,8 @@ class LocalDirectory:
     port: int
     base_dns: dict[str, str]  # organisation code -> base DN
     fingerprint: str
+    server_id: int | None = None  # olcServerID when this server is one provider of several
+    secrets_dir: Path | None = None  # default <workdir>/secrets; a provider set shares one
 
     # --- where things are --------------------------------------------------------------------------
 
@@ -135,6 +146,10 @@ class LocalDirectory:
         return self.workdir / "slapd.d"
 
     @property
+    def secrets(self) -> Path:
+        return self.secrets_dir or self.workdir / "secrets"
+
+    @property
     def pid(self) -> int | None:
         return _slapd_pid(self.workdir)
 
@@ -152,7 +167,7 @@ class LocalDirectory:
 
     def password_file(self, org: Organisation | str) -> Path:
         self.base_dn(org)
-        return _secret_file(self.workdir, _org_code(org))
+        return _secret_file(self.secrets, _org_code(org))
 
     def bind_password(self, org: Organisation | str) -> str:
         return self.password_file(org).read_text(encoding="utf-8").strip()
@@ -163,7 +178,7 @@ class LocalDirectory:
 
     def service_password_file(self, org: Organisation | str, service: str) -> Path:
         self.base_dn(org)
-        return _secret_file(self.workdir, _org_code(org), _service_name(service))
+        return _secret_file(self.secrets, _org_code(org), _service_name(service))
 
     def service_password(self, org: Organisation | str, service: str) -> str:
         return self.service_password_file(org, service).read_text(encoding="utf-8").strip()
@@ -177,6 +192,8 @@ class LocalDirectory:
             "pid": self.pid,
             "config_dir": str(self.config_dir),
             "fingerprint": self.fingerprint,
+            "server_id": self.server_id,
+            "secrets_dir": str(self.secrets),
             "organisations": {
                 code: {
                     "base_dn": base_dn,
@@ -222,11 +239,18 @@ class LocalDirectory:
         port: int | None = None,
         *,
         fresh: bool = False,
+        server_id: int | None = None,
+        providers: Sequence[tuple[int, str]] = (),
+        secrets_dir: Path | None = None,
+        seed: LocalDirectory | None = None,
     ) -> LocalDirectory:
         """Start (or reuse) the server in ``workdir`` serving ``organisations``.
 
         ``fresh`` deletes the data of an earlier run; otherwise it is kept as long as the organisations
         are the same. ``port`` None picks the earlier run's port when free, else any free port.
+        With ``server_id`` and ``providers`` ((server id, URI) of every provider, this one's URI on
+        ``port``) it is one provider of a replicated set; ``seed`` is the provider whose data a new one
+        starts from.
         """
         slapd, slapadd = find_program("slapd"), find_program("slapadd")
         orgs = _as_list(organisations)
@@ -236,7 +260,9 @@ class LocalDirectory:
         if "\n" in str(workdir):
             raise ServerError(f"the server directory {workdir!r} must not contain a newline")
         workdir.mkdir(parents=True, exist_ok=True)
-        wanted = fingerprint(orgs)
+        secrets_dir = Path(secrets_dir).resolve() if secrets_dir is not None else None
+        replicated = _Replicated(server_id, tuple(providers), secrets_dir or workdir / "secrets", seed)
+        wanted = fingerprint(orgs, replicated.settings())
 
         previous = cls.find(workdir)
         if previous is not None and previous.pid is not None:
@@ -254,10 +280,11 @@ class LocalDirectory:
             and (workdir / "slapd.d").is_dir()
         )
         if not reuse_data:
-            _build(workdir, orgs, slapadd)
+            _build(workdir, orgs, slapadd, replicated)
         if port is None:
             port = previous.port if previous is not None and port_is_free(previous.port) else free_port()
-        server = cls(workdir, port, {org.code: org.base_dn for org in orgs}, wanted)
+        base_dns = {org.code: org.base_dn for org in orgs}
+        server = cls(workdir, port, base_dns, wanted, server_id, secrets_dir)
         server._launch(slapd)
         return server
 
@@ -280,7 +307,9 @@ class LocalDirectory:
         try:
             info = json.loads((workdir / INFO_FILE).read_text(encoding="utf-8"))
             base_dns = {code: org["base_dn"] for code, org in info["organisations"].items()}
-            return cls(workdir, int(info["port"]), base_dns, str(info["fingerprint"]))
+            secrets_dir = Path(info["secrets_dir"]) if info.get("secrets_dir") else None
+            server_id = int(info["server_id"]) if info.get("server_id") else None
+            return cls(workdir, int(info["port"]), base_dns, str(info["fingerprint"]), server_id, secrets_dir)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -372,47 +401,101 @@ class LocalDirectory:
         The server is stopped meanwhile. Nothing is checked beyond the schema and no overlay runs: no
         password hashing, no memberOf. For test and benchmark data only.
         """
-        slapd, slapadd = find_program("slapd"), find_program("slapadd")
         base_dn = self.base_dn(org)
         self.stop()
         try:
-            _run(
-                [slapadd, "-q", "-F", str(self.config_dir), "-b", base_dn, "-l", str(entries)], "load entries"
-            )
+            self.load_offline(base_dn, entries)
         finally:
-            self._launch(slapd)
+            self.relaunch()
+
+    def load_offline(self, base_dn: str, entries: Path) -> None:
+        """slapadd ``entries`` into the database of ``base_dn`` while the server is stopped; a provider
+        stamps them with its server id and updates its contextCSN (-S, -w), as replication needs."""
+        command = [find_program("slapadd"), "-q", "-F", str(self.config_dir), "-b", base_dn]
+        if self.server_id is not None:
+            command += ["-S", str(self.server_id), "-w"]
+        _run([*command, "-l", str(entries)], "load entries")
+
+    def relaunch(self) -> None:
+        """Start the server again after ``stop`` (same port, same data)."""
+        self._launch(find_program("slapd"))
+
+    def replace_data(self, base_dn: str, entries: Path) -> None:
+        """While stopped: the database of ``base_dn`` becomes exactly ``entries`` (an ``export`` of
+        another provider: entryUUIDs, entryCSNs and the contextCSN kept as they are)."""
+        code = next(code for code, base in self.base_dns.items() if base == base_dn)
+        for stale in (self.workdir / "data" / code).glob("*.mdb"):
+            stale.unlink()
+        command = [find_program("slapadd"), "-q", "-F", str(self.config_dir), "-b", base_dn]
+        _run([*command, "-l", str(entries)], "copy entries")
+
+    def export(self, base_dn: str, target: Path) -> None:
+        """The database of ``base_dn`` as LDIF, operational attributes included (slapcat; back-mdb allows
+        it while the server runs)."""
+        command = [find_program("slapcat"), "-F", str(self.config_dir), "-b", base_dn, "-l", str(target)]
+        _run(command, "export entries")
 
 
 # --- building and stopping ---------------------------------------------------------------------------
 
 
-def _build(workdir: Path, orgs: list[Organisation], slapadd: str) -> None:
-    """Write cn=config and the base entries of every organisation, offline."""
+@dataclass(frozen=True)
+class _Replicated:
+    """How a server is one provider of several (``server_id`` None: it is not)."""
+
+    server_id: int | None
+    providers: tuple[tuple[int, str], ...]
+    secrets: Path
+    seed: LocalDirectory | None
+
+    def settings(self) -> object:
+        return [self.server_id, list(self.providers)] if self.server_id is not None else None
+
+    def of(self, org: Organisation) -> ldif.Replication | None:
+        if self.server_id is None:
+            return None
+        credentials = _secret(self.secrets, org.code, dn.REPLICATOR)
+        return ldif.Replication(self.server_id, self.providers, credentials)
+
+    def identities(self) -> tuple[str, ...]:
+        return dn.SERVICE_IDENTITIES + ((dn.REPLICATOR,) if self.server_id is not None else ())
+
+
+def _build(workdir: Path, orgs: list[Organisation], slapadd: str, replicated: _Replicated) -> None:
+    """Write cn=config and the base entries of every organisation (or the seed's data), offline."""
     for stale in ("slapd.d", "data"):
         shutil.rmtree(workdir / stale, ignore_errors=True)
     config_dir = workdir / "slapd.d"
     config_dir.mkdir(mode=0o700)
+    secrets_dir = replicated.secrets
     databases = []
     for index, org in enumerate(orgs, start=1):
         db_dir = workdir / "data" / org.code
         db_dir.mkdir(parents=True, mode=0o700)
-        rootpw_hash = ldif.ssha(_secret(workdir, org.code))
-        databases.append(ldif.render_database(org, index, rootpw_hash, db_dir))
+        rootpw_hash = ldif.ssha(_secret(secrets_dir, org.code))
+        databases.append(ldif.render_database(org, index, rootpw_hash, db_dir, replicated.of(org)))
     # slapadd runs no overlay, so the service identities' secrets go in already hashed.
     service_hashes = {
-        org.code: {name: ldif.ssha(_secret(workdir, org.code, name)) for name in dn.SERVICE_IDENTITIES}
+        org.code: {name: ldif.ssha(_secret(secrets_dir, org.code, name)) for name in replicated.identities()}
         for org in orgs
     }
     with tempfile.TemporaryDirectory(prefix="hopthu-ldif-", dir=workdir) as tmp:
         config = Path(tmp) / "config.ldif"
-        _write_private(config, ldif.render_local_config(workdir, databases))
+        _write_private(config, ldif.render_local_config(workdir, databases, replicated.server_id))
         _run([slapadd, "-n0", "-F", str(config_dir), "-l", str(config)], "load cn=config")
+        load = [slapadd, "-q", "-F", str(config_dir)]
+        if replicated.server_id is not None and replicated.seed is None:
+            # -S: the entries' CSNs carry this provider's id (slapadd's default, 0, is nobody's);
+            # -w: the contextCSN follows them, so the other providers know what they have. A seed's
+            # copy keeps its entryCSNs and contextCSN as they are.
+            load += ["-S", str(replicated.server_id), "-w"]
         for org in orgs:
             base = Path(tmp) / f"{org.code}.ldif"
-            _write_private(base, ldif.render_base(org, service_hashes[org.code]))
-            _run(
-                [slapadd, "-q", "-F", str(config_dir), "-b", org.base_dn, "-l", str(base)], f"load {org.code}"
-            )
+            if replicated.seed is not None:
+                replicated.seed.export(org.base_dn, base)
+            else:
+                _write_private(base, ldif.render_base(org, service_hashes[org.code]))
+            _run([*load, "-b", org.base_dn, "-l", str(base)], f"load {org.code}")
 
 
 def _run(command: list[str], what: str) -> None:
@@ -422,25 +505,27 @@ def _run(command: list[str], what: str) -> None:
 
 
 def _service_name(service: str) -> str:
-    if service not in dn.SERVICE_IDENTITIES:
-        raise ServerError(f"no service identity {service!r} (there are: {', '.join(dn.SERVICE_IDENTITIES)})")
+    known = (*dn.SERVICE_IDENTITIES, dn.REPLICATOR)
+    if service not in known:
+        raise ServerError(f"no service identity {service!r} (there are: {', '.join(known)})")
     return service
 
 
-def _secret_file(workdir: Path, code: str, service: str | None = None) -> Path:
-    """secrets/<org>.password for the rootdn, secrets/<service>/<org>.password for a service identity."""
+def _secret_file(secrets_dir: Path, code: str, service: str | None = None) -> Path:
+    """<org>.password for the rootdn, <service>/<org>.password for a service identity, in the secrets
+    folder."""
     if service is None:
-        return workdir / "secrets" / f"{code}.password"
-    return workdir / "secrets" / service / f"{code}.password"
+        return secrets_dir / f"{code}.password"
+    return secrets_dir / service / f"{code}.password"
 
 
-def _secret(workdir: Path, code: str, service: str | None = None) -> str:
+def _secret(secrets_dir: Path, code: str, service: str | None = None) -> str:
     """The rootdn (or service identity) secret of an organisation: kept from an earlier run, or a new
     random one."""
-    path = _secret_file(workdir, code, service)
+    path = _secret_file(secrets_dir, code, service)
     if path.is_file():
         return path.read_text(encoding="utf-8").strip()
-    for folder in (workdir / "secrets", path.parent):  # each 0700 (mkdir's parents= would not be)
+    for folder in (secrets_dir, path.parent):  # each 0700 (mkdir's parents= would not be)
         folder.mkdir(mode=0o700, exist_ok=True)
     value = secrets.token_urlsafe(24)
     _write_private(path, value)  # no newline: `ldapsearch -y FILE` uses the whole file as the password

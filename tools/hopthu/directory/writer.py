@@ -23,7 +23,8 @@ DNs are compared as written, ignoring case: spell one entry's DN one way through
 Results come back **in submission order**, one per operation. A failed operation (entryAlreadyExists,
 noSuchObject…) is a result with ``ok=False``, never an exception. A lost connection raises
 ``DirectoryUnavailable`` after every result received in order has been yielded; the exception lists the
-operations whose outcome is unknown.
+operations whose outcome is unknown. Every read waits at most the socket's timeout (the connection's
+``timeout``): a server that stops answering is a lost connection, not a hang.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Literal
 import ldap3
 from ldap3.core.results import RESULT_CODES
 
-from hopthu.directory import DirectoryError
+from hopthu.directory import DirectoryUnavailable
 
 Value = str | bytes
 ModifyKind = Literal["add", "delete", "replace"]
@@ -55,12 +56,18 @@ def _shown(name: str, values: Sequence[Value]) -> object:
 # --- operations and results -----------------------------------------------------------------------
 
 
+# The Relax Rules control (draft-zeilenga-ldap-relax): lets the rootdn give an entry its entryUUID.
+RELAX_RULES = "1.3.6.1.4.1.4203.666.5.12"
+
+
 @dataclass(frozen=True)
 class Add:
-    """Add an entry. ``attributes`` maps attribute names (including objectClass) to their values."""
+    """Add an entry. ``attributes`` maps attribute names (including objectClass) to their values;
+    ``controls``: OIDs of critical controls without a value sent with it (e.g. ``RELAX_RULES``)."""
 
     dn: str
     attributes: Mapping[str, Sequence[Value]]
+    controls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name, values in self.attributes.items():
@@ -126,28 +133,6 @@ class WriteResult:
         return RESULT_CODES.get(self.code, f"code {self.code}")
 
 
-class DirectoryUnavailable(DirectoryError):
-    """The connection to the directory broke while operations were in flight.
-
-    Every operation whose result was yielded before this exception is settled. ``unconfirmed`` were sent
-    but never answered: each may or may not have been applied. ``later_results`` were answered, but after
-    an unconfirmed one (the server runs operations concurrently), so they could not be yielded in order.
-    Operations of the input after these were never sent.
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        unconfirmed: Sequence[LdapOp] = (),
-        later_results: Sequence[WriteResult] = (),
-    ) -> None:
-        self.reason = reason
-        self.unconfirmed = tuple(unconfirmed)
-        self.later_results = tuple(later_results)
-        detail = f"{len(self.unconfirmed)} operation(s) sent without an answer, their outcome is unknown"
-        super().__init__(f"{reason}; {detail}" if self.unconfirmed else reason)
-
-
 # --- BER encoding of the requests (RFC 4511) ------------------------------------------------------
 
 _SHORT_LENGTHS = [bytes((n,)) for n in range(0x80)]
@@ -177,9 +162,19 @@ def _partial_attribute(name: str, values: Sequence[Value]) -> bytes:
     return b"\x30" + _length(len(body)) + body
 
 
+def _controls(oids: Sequence[str]) -> bytes:
+    """controls [0] Controls: each a Control SEQUENCE { controlType, criticality TRUE }, no value."""
+    controls = b"".join(
+        [b"\x30" + _length(len(body)) + body for body in (_octets(oid) + b"\x01\x01\xff" for oid in oids)]
+    )
+    return b"\xa0" + _length(len(controls)) + controls
+
+
 def encode_request(message_id: int, op: LdapOp) -> bytes:
     """The LDAPMessage carrying ``op``, exactly as ldap3 (pyasn1) encodes it."""
+    controls = b""
     if isinstance(op, Add):
+        controls = _controls(op.controls) if op.controls else b""
         attrs = b"".join([_partial_attribute(name, values) for name, values in op.attributes.items()])
         body = _octets(op.dn) + b"\x30" + _length(len(attrs)) + attrs
         protocol_op = b"\x68" + _length(len(body)) + body  # [APPLICATION 8] AddRequest
@@ -200,7 +195,7 @@ def encode_request(message_id: int, op: LdapOp) -> bytes:
         protocol_op = b"\x4a" + _length(len(dn)) + dn  # [APPLICATION 10] DelRequest, a primitive LDAPDN
     else:
         raise TypeError(f"not an LDAP operation: {op!r}")
-    message = _integer(0x02, message_id) + protocol_op
+    message = _integer(0x02, message_id) + protocol_op + controls
     return b"\x30" + _length(len(message)) + message
 
 

@@ -78,7 +78,7 @@ class MailOrg:
 class MailSetup:
     """Everything the Dovecot and Postfix files are rendered from."""
 
-    ldap_uri: str
+    ldap_uri: str | tuple[str, ...]  # one URI, or every provider of a replicated directory, in order
     orgs: tuple[MailOrg, ...]
     mail_root: Path  # mailboxes are <mail_root>/<org code>/<uid>
     mail_user: str  # system account owning every mailbox
@@ -114,7 +114,10 @@ def check_setup(setup: MailSetup) -> None:
     """Refuse settings that cannot be written into the servers' files safely."""
     if not setup.orgs:
         raise MailError("no organisations to serve mail for: the inventory must define at least one")
-    _check(_LDAP_URI, setup.ldap_uri, "LDAP URI (ldap://host:port, ldaps://… or ldapi://…)")
+    if not ldap_uris(setup):
+        raise MailError("no LDAP URI: the mail servers need the directory's (every provider's)")
+    for uri in ldap_uris(setup):
+        _check(_LDAP_URI, uri, "LDAP URI (ldap://host:port, ldaps://… or ldapi://…)")
     for name in ("mail_root", "dovecot_dir", "postfix_dir", "runtime_dir", "ssl_cert", "ssl_key"):
         value = getattr(setup, name)
         if value is not None:
@@ -151,6 +154,16 @@ def check_setup(setup: MailSetup) -> None:
             raise MailError(f"{where}: the default mailbox quota must be positive")
         if org.password_page_url is not None:
             _check(_PAGE_URL, org.password_page_url, f"{where}: password page url")
+
+
+def ldap_uris(setup: MailSetup, org: MailOrg | None = None) -> tuple[str, ...]:
+    """The directory's URIs the mail servers try, in order (Dovecot's ``uris``, Postfix's
+    ``server_host``): with several providers a lookup, and a login's bind, go to the next when one is
+    down, and each provider holds every lock (replication). An organisation on a directory server of
+    its own (a merger between two servers) names that one instead."""
+    if org is not None and org.ldap_uri is not None:
+        return (org.ldap_uri,)
+    return (setup.ldap_uri,) if isinstance(setup.ldap_uri, str) else tuple(setup.ldap_uri)
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str) -> None:
@@ -210,7 +223,8 @@ def first_login_reason(org: MailOrg) -> str:
 
 def ldap_vars(setup: MailSetup, org: MailOrg, password: str) -> dict[str, object]:
     return {
-        "ldap_uri": org.ldap_uri or setup.ldap_uri,
+        "ldap_uri": ldap_uris(setup, org)[0],
+        "ldap_uris": list(ldap_uris(setup, org)),
         "base_dn": org.base_dn,
         "bind_dn": org.bind_dn,
         "bind_password": password,

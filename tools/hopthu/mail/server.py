@@ -24,7 +24,7 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -110,7 +110,7 @@ class LocalMail:
         workdir: Path,
         orgs: Iterable[MailOrg],
         *,
-        ldap_uri: str,
+        ldap_uri: str | Sequence[str],
         mail_user: str = "dovecot",
     ) -> LocalMail:
         """Configure and start both servers in ``workdir`` on free ports; return when all three
@@ -126,7 +126,7 @@ class LocalMail:
         user = _system_user(mail_user)
         imap_port, lmtp_port, smtp_port = free_ports(3)
         setup = MailSetup(
-            ldap_uri=ldap_uri,
+            ldap_uri=ldap_uri if isinstance(ldap_uri, str) else tuple(ldap_uri),
             orgs=tuple(orgs),
             mail_root=workdir / "mail",
             mail_user=user.pw_name,
@@ -244,7 +244,8 @@ def orgs_for_directory(directory: LocalDirectory, organisations: Iterable[Organi
             org,
             bind_dn=directory.service_dn(org, MAIL_LOOKUP),
             bind_password_file=directory.service_password_file(org, MAIL_LOOKUP),
-            ldap_uri=directory.uri,
+            # One server's URI; providers replicating each other have no single one: the setup lists them.
+            ldap_uri=getattr(directory, "uri", None),
         )
         for org in organisations
     ]

@@ -7,6 +7,8 @@ same number and date, so what the unit receives always matches what the ledger s
 A dry run shows the number a notice *would* get and writes nothing.
 
 The ledger is one small JSON file next to the outbox. It holds no secrets (numbers, dates, addresses).
+With a ``mirror`` (``hopthu.statestore.StateStore``) every save is also kept in the replicated directory
+before ``save`` returns.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 
 class LedgerError(Exception):
@@ -47,14 +50,15 @@ def ledger_path_for(outbox_dir: Path) -> Path:
 
 
 class NoticeLedger:
-    def __init__(self, path: Path, entries: dict[str, LedgerEntry] | None = None) -> None:
+    def __init__(self, path: Path, entries: dict[str, LedgerEntry] | None = None, mirror: Any = None) -> None:
         self.path = path
         self.entries: dict[str, LedgerEntry] = entries or {}
+        self.mirror = mirror
 
     @classmethod
-    def load(cls, path: Path) -> NoticeLedger:
+    def load(cls, path: Path, mirror: Any = None) -> NoticeLedger:
         if not path.exists():
-            return cls(path)
+            return cls(path, mirror=mirror)
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             entries = {key: LedgerEntry(**value) for key, value in raw["notices"].items()}
@@ -62,7 +66,7 @@ class NoticeLedger:
             raise LedgerError(
                 f"{path}: not a readable notice ledger ({exc}); restore it from a backup"
             ) from None
-        return cls(path, entries)
+        return cls(path, entries, mirror)
 
     def save(self) -> None:
         notices = {key: asdict(entry) for key, entry in sorted(self.entries.items())}
@@ -71,6 +75,8 @@ class NoticeLedger:
             _write_atomically(self.path, data)
         except OSError as exc:
             raise LedgerError(f"{self.path}: cannot write the notice ledger ({exc})") from None
+        if self.mirror is not None:
+            self.mirror.put_ledger(data.encode("utf-8"))
 
     def is_sent(self, request_id: str) -> bool:
         entry = self.entries.get(request_id)

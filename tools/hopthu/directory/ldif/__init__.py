@@ -16,7 +16,8 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -37,6 +38,43 @@ _SIMPLE_DN = re.compile(r"[a-z][a-z0-9-]*=[a-z0-9][a-z0-9.-]*(,[a-z][a-z0-9-]*=[
 
 class ConfigError(ValueError):
     """An organisation whose settings cannot become a directory configuration."""
+
+
+# A provider's URI as it goes into olcSyncrepl unquoted, and the replicator's secret, which goes there in
+# double quotes: nothing that could end the value or the line.
+_PROVIDER_URI = re.compile(r"ldaps?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
+_CREDENTIALS = re.compile(r"[A-Za-z0-9._~+/=-]{16,}")
+MAX_PROVIDERS = 9  # replica ids are <database number><server id>: one digit for the server id
+
+
+@dataclass(frozen=True)
+class Replication:
+    """What one provider of a replicated directory says in its configuration (database.ldif.j2)."""
+
+    server_id: int  # this provider's olcServerID
+    providers: Sequence[tuple[int, str]]  # (server id, URI) of every provider, this one included
+    credentials: str = field(default="", repr=False)  # the replicator identity's secret
+
+    def check(self) -> None:
+        ids = [server_id for server_id, _ in self.providers]
+        if len(set(ids)) != len(ids) or not all(1 <= i <= MAX_PROVIDERS for i in ids):
+            raise ConfigError(
+                f"provider server ids {ids} must be different numbers from 1 to {MAX_PROVIDERS}"
+            )
+        if self.server_id not in ids:
+            raise ConfigError(f"server id {self.server_id} is not one of the providers' ({ids})")
+        for _, uri in self.providers:
+            if not _PROVIDER_URI.fullmatch(uri):
+                raise ConfigError(f"provider URI {uri!r} must be ldap://host[:port] or ldaps://host[:port]")
+        if not _CREDENTIALS.fullmatch(self.credentials):
+            raise ConfigError(
+                "the replicator's password must be at least 16 letters, digits or ._~+/=- "
+                "(slapd's configuration holds it in quotes)"
+            )
+
+    def template_vars(self) -> dict[str, object]:
+        peers = [{"server_id": i, "uri": uri} for i, uri in self.providers if i != self.server_id]
+        return {"server_id": self.server_id, "peers": peers, "credentials": self.credentials}
 
 
 def _b64encode(value: str) -> str:
@@ -105,15 +143,29 @@ def render_base(org: Organisation, service_password_hashes: Mapping[str, str], *
     )
 
 
-def render_database(org: Organisation, db_index: int, rootpw_hash: str, db_directory: Path) -> str:
-    """The cn=config entries of ``org``'s database (number ``db_index``)."""
+def render_database(
+    org: Organisation,
+    db_index: int,
+    rootpw_hash: str,
+    db_directory: Path,
+    replication: Replication | None = None,
+) -> str:
+    """The cn=config entries of ``org``'s database (number ``db_index``); with ``replication``, as one
+    provider of several."""
     check_organisation(org)
+    extra = {}
+    if replication is not None:
+        replication.check()
+        if db_index * 10 + MAX_PROVIDERS > 999:
+            raise ConfigError(f"database number {db_index}: a replicated database needs a number below 99")
+        extra["replication"] = replication.template_vars()
     return _env.get_template("database.ldif.j2").render(
         db_index=db_index,
         base_dn=org.base_dn,
         rootpw_hash=rootpw_hash,
         db_directory=db_directory,
         password_resets=password_resets(org),
+        **extra,
     )
 
 
@@ -122,9 +174,11 @@ def password_resets(org: Organisation) -> bool:
     return org.password_page is not None and org.password_page.reset_by_link
 
 
-def render_local_config(workdir: Path, databases: Iterable[str]) -> str:
-    """cn=config of the throw-away local server: global settings, then the rendered ``databases``."""
+def render_local_config(workdir: Path, databases: Iterable[str], server_id: int | None = None) -> str:
+    """cn=config of the throw-away local server: global settings, then the rendered ``databases``;
+    ``server_id`` when it is one provider of several."""
     head = _env.get_template("slapd-config.ldif.j2").render(
+        server_id=server_id,
         workdir=workdir,
         module_path=MODULE_PATH,
         schema_dir=SCHEMA_DIR.as_uri(),
