@@ -4,9 +4,7 @@ a provider is down. Two real slapd providers, a real Dovecot and Postfix."""
 
 from __future__ import annotations
 
-import shutil
 import smtplib
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,28 +12,16 @@ import ldap3
 import pytest
 
 from hopthu.mail.server import LocalMail, orgs_for_directory
-from mailfixtures import LOCKED, MAIL_ORGS, add_account, can_log_in, mail_servers_missing, modify, send
+from mailfixtures import LOCKED, MAIL_ORGS, add_account, can_log_in, modify, send
 
 pytestmark = [pytest.mark.mail, pytest.mark.slapd]
 
 
 @pytest.fixture(scope="module")
-def workdir() -> Iterator[Path]:
-    reason = mail_servers_missing()
-    if reason:
-        pytest.skip(reason)
-    # Not pytest's tmp_path: its 0700 parents would keep Dovecot's mail user out of the mailboxes.
-    path = Path(tempfile.mkdtemp(prefix="hopthu-mail-repl-"))
-    path.chmod(0o711)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def providers(workdir: Path) -> Iterator:
+def providers(mail_workdir: Path) -> Iterator:
     from hopthu.directory.replicas import LocalProviders
 
-    started = LocalProviders.start(workdir / "ldap", MAIL_ORGS.values(), 2)
+    started = LocalProviders.start(mail_workdir / "ldap", MAIL_ORGS.values(), 2)
     started.set_nosync(True)
     yield started
     started.stop()
@@ -47,12 +33,13 @@ def mail_asking(workdir: Path, providers, name: str, uris: list[str]) -> LocalMa
 
 
 def test_a_lock_written_on_one_provider_refuses_the_login_through_a_dovecot_that_asks_the_other(
-    workdir: Path, providers
+    mail_workdir: Path, providers
 ) -> None:
     second = providers.uris[1]
-    mail = mail_asking(workdir, providers, "mail-second", [second])  # never asks the first
+    mail = mail_asking(mail_workdir, providers, "mail-second", [second])  # never asks the first
     try:
-        assert f"uris = {second}\n" in (workdir / "mail-second/dovecot/dovecot-ldap-bt.conf.ext").read_text()
+        dovecot = mail_workdir / "mail-second/dovecot/dovecot-ldap-bt.conf.ext"
+        assert f"uris = {second}\n" in dovecot.read_text()
         address = add_account(providers, "bt", "thuyvt", password="Dang-khoa-3579z")  # on the first
         providers.wait_converged()
         assert can_log_in(mail, address, "Dang-khoa-3579z")
@@ -69,13 +56,14 @@ def test_a_lock_written_on_one_provider_refuses_the_login_through_a_dovecot_that
 
 
 def test_with_the_first_provider_down_logins_locks_and_delivery_go_through_the_second(
-    workdir: Path, providers
+    mail_workdir: Path, providers
 ) -> None:
-    mail = mail_asking(workdir, providers, "mail-both", providers.uris)
+    mail = mail_asking(mail_workdir, providers, "mail-both", providers.uris)
     first = providers.providers[0]
     listed = " ".join(providers.uris)
-    assert f"uris = {listed}\n" in (workdir / "mail-both/dovecot/dovecot-ldap-gl.conf.ext").read_text()
-    assert f"server_host = {listed}\n" in (workdir / "mail-both/postfix/etc/ldap-gl-mailboxes.cf").read_text()
+    both = mail_workdir / "mail-both"
+    assert f"uris = {listed}\n" in (both / "dovecot/dovecot-ldap-gl.conf.ext").read_text()
+    assert f"server_host = {listed}\n" in (both / "postfix/etc/ldap-gl-mailboxes.cf").read_text()
     try:
         open_one = add_account(providers, "gl", "hoanv", password="Van-mo-1357a")
         locked = add_account(providers, "gl", "tuannm", password="Bi-khoa-8642q")

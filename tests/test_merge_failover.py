@@ -37,7 +37,8 @@ def world(tmp_path, start_providers):
     return providers, mergeworld.build([providers], tmp_path / "state")
 
 
-@pytest.mark.parametrize("kill_after", [1, 9, 18])
+# Early and mid-way: later, the last writes may all be sent and answered before the kill lands.
+@pytest.mark.parametrize("kill_after", [1, 9])
 def test_a_merger_whose_provider_is_killed_midway_finishes_on_the_other(world, kill_after) -> None:
     providers, merger_world = world
     first = providers.first
