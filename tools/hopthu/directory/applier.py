@@ -378,8 +378,7 @@ class Applier:
                 if change.op is Op.CREATE:
                     attributes = {k: list(v) for k, v in change.after.items()}
                     attributes["userPassword"] = [passwords[change.uid]]
-                    attributes["entryUUID"] = [entry_uuid(change, dn)]
-                    yield Add(dn, attributes, (RELAX_RULES,)), [change]
+                    yield _add_as_hopthu(change, dn, attributes), [change]
                 elif change.op is Op.MERGE_IN:
                     # Everything the plan decided, and the password hash as the source holds it now.
                     attributes = {k: list(v) for k, v in change.after.items() if v}
@@ -387,8 +386,7 @@ class Applier:
                     secret = hashes.get((source_org, change.kind, source_uid))
                     if secret:
                         attributes["userPassword"] = secret
-                    attributes["entryUUID"] = [entry_uuid(change, dn)]
-                    yield Add(dn, attributes, (RELAX_RULES,)), [change]
+                    yield _add_as_hopthu(change, dn, attributes), [change]
                 else:
                     yield Delete(dn), [change]
 
@@ -434,6 +432,11 @@ class Applier:
         else:  # a create's completion need not repeat the whole entry its intent carries
             record["after"] = None
         return record
+
+
+def _add_as_hopthu(change: Change, dn: str, attributes: dict[str, list]) -> Add:
+    """The add of an entry, with the entryUUID hopthu gives it (``entry_uuid``): every entry hopthu adds."""
+    return Add(dn, {**attributes, "entryUUID": [entry_uuid(change, dn)]}, (RELAX_RULES,))
 
 
 def _maybe_done(result: WriteResult, carried: list[Change]) -> bool:
